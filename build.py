@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""facemood build: train an expression model, convert it to TF.js shards, render the static site.
+
+Each sub-command wires one step and holds no logic of its own:
+
+  train    data (FER2013 CSV or class folders) -> models/<name>/model.h5 + metadata, metrics, plots
+  convert  model.h5 -> quantized TF.js graph model (models/<name>/tfjs/), with quantized accuracy
+  site     model shards + templates + vendored TF.js runtime -> dist/
+  all      train, convert and site in one go
+  serve    serve dist/ on 127.0.0.1
+
+Run `build.py <command> --help` for the options of each.
+"""
+import argparse
+import sys
+import time
+import traceback
+from dataclasses import fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = ROOT / "models" / "default"
+DEFAULT_DIST = ROOT / "dist"
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    from common.errors import FacemoodError
+
+    try:
+        args.run(args)
+    except FacemoodError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; outputs were left as they were before this run", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --- sub-commands: each imports its step lazily so `site` and `serve` never load TensorFlow ----
+
+def run_train(args):
+    from train.train import train
+
+    started = time.time()
+    metadata = train(args.data, args.model_dir, _train_config(args), progress=not args.quiet)
+    _summary("trained", metadata, args.model_dir, started)
+
+
+def run_convert(args):
+    from convert.export import convert
+
+    started = time.time()
+    metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet)
+    _summary("converted", metadata, args.model_dir / "tfjs", started)
+
+
+def run_site(args):
+    from web.render import render_site
+
+    started = time.time()
+    out = render_site(args.model_dir, args.out)
+    print(f"site written to {out} in {time.time() - started:.1f} s; serve it with `build.py serve`")
+
+
+def run_all(args):
+    run_train(args)
+    run_convert(args)
+    run_site(args)
+
+
+def run_serve(args):
+    from web.serve import serve
+
+    serve(args.dir, args.port)
+
+
+def _summary(verb, metadata, path, started):
+    """One short block: accuracy per split (float, and quantized when known), shard bytes, output."""
+    lines = [f"{verb} in {time.time() - started:.0f} s -> {path}"]
+    for kind, by_split in metadata.get("metrics", {}).items():
+        for split in ("val", "test"):
+            m = by_split.get(split) or {}
+            if m.get("accuracy") is not None:
+                lines.append(f"  {kind:9s} {split:4s} accuracy {m['accuracy']:.2%}  macro-F1 {m['macro_f1']:.3f}"
+                             f"  ({m['count']} images)")
+    if "tfjs" in metadata:
+        lines.append(f"  shards    {metadata['tfjs']['weight_bytes']:,} bytes ({metadata['tfjs']['quantize']})")
+    print("\n".join(lines))
+
+
+# --- argument parsing ------------------------------------------------------------------------------
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name, run, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        p.set_defaults(run=run)
+        return p
+
+    train_p = command("train", run_train, "Train an expression classifier on a data set.")
+    _add_data(train_p, required=True)
+    _add_model_dir(train_p)
+    _add_train_options(train_p)
+
+    convert_p = command("convert", run_convert,
+                        "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
+    _add_model_dir(convert_p)
+    _add_convert_options(convert_p)
+    _add_data(convert_p, required=False)
+
+    site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
+    _add_model_dir(site_p)
+    site_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="output folder, replaced atomically")
+
+    all_p = command("all", run_all, "Train, convert and render the site.")
+    _add_data(all_p, required=True)
+    _add_model_dir(all_p)
+    _add_train_options(all_p)
+    _add_convert_options(all_p)
+    all_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="site output folder")
+
+    serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 (Ctrl-C stops).")
+    serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")
+    serve_p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 picks a free one)")
+    return parser
+
+
+def _add_data(p, required):
+    p.add_argument("--data", type=Path, required=required,
+                   help="FER2013 CSV (emotion,pixels,Usage; plain or .gz) or a folder of class folders"
+                        + ("" if required else "; evaluate the quantized model on it (default: the "
+                                               "data recorded at training, if it is still there)"))
+
+
+def _add_model_dir(p):
+    p.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL, help="model folder")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _add_train_options(p):
+    from train.config import TrainConfig, HELP
+
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
+                       default=getattr(defaults, f.name), help=HELP[f.name])
+
+
+def _add_convert_options(p):
+    p.add_argument("--quantize", choices=["uint8", "uint16", "float16", "none"], default="uint8",
+                   help="weight quantization of the TF.js shards")
+
+
+def _train_config(args):
+    from train.config import TrainConfig
+
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

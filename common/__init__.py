@@ -1,0 +1,1 @@
+"""Pieces shared by every step: user-facing errors and atomic file output."""

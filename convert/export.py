@@ -1,0 +1,118 @@
+"""Convert a trained model folder to a quantized TF.js graph model and measure what ships.
+
+Why a graph model rather than a layers model: the converter folds BatchNorm into the
+convolutions and fuses bias + ReLU6, so the browser runs fewer, faster ops, and the page needs
+only tfjs-core + tfjs-converter (no tfjs-layers). Keras 3 configs are never involved.
+
+Story: load model.h5 + metadata -> convert with tensorflowjs into a temporary folder ->
+run the converted graph (de-quantized weights) on val/test -> write tfjs/, metadata and metrics,
+swapping the whole model folder at once.
+"""
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_dir, atomic_write_json, read_json
+from common.errors import FacemoodError
+from convert.graph_model import GraphModel
+from train.keras_env import tf
+from train.metrics import classification_report
+from train.train import MODEL_FILE, load_trained, predict
+
+QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": None}
+TFJS_DIR = "tfjs"
+
+
+def convert(model_dir, quantize="uint8", data=None, progress=True):
+    """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata."""
+    from tensorflowjs import quantization  # noqa: F401  (imported here: slow, and only needed here)
+    from tensorflowjs.converters import converter
+
+    if quantize not in QUANTIZE:
+        raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
+    model_dir = Path(model_dir)
+    model, metadata = load_trained(model_dir)
+    dataset = _evaluation_data(data, metadata)
+    with atomic_dir(model_dir) as tmp:
+        for item in model_dir.iterdir():
+            if item.name != TFJS_DIR and item.is_file():
+                shutil.copy2(item, tmp / item.name)
+        out = tmp / TFJS_DIR
+        dtype_map = {QUANTIZE[quantize]: True} if QUANTIZE[quantize] else None
+        _say(progress, f"converting {model_dir / MODEL_FILE} to a TF.js graph model ({quantize}) ...")
+        try:
+            converter.dispatch_keras_h5_to_tfjs_graph_model_conversion(
+                str(model_dir / MODEL_FILE), str(out), quantization_dtype_map=dtype_map,
+                weight_shard_size_bytes=4 * 1024 * 1024)
+        except (ValueError, OSError) as e:
+            raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
+        metadata["tfjs"] = _describe_shards(out, quantize)
+        metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
+        if dataset is not None:
+            _say(progress, "measuring the converted model on the validation and test splits ...")
+            quantized, agreement = _evaluate_converted(model, GraphModel(out), dataset, metadata["labels"])
+            metrics["quantized"] = quantized
+            metrics["float_vs_quantized"] = agreement
+            metadata.setdefault("metrics", {})["quantized"] = {
+                split: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "count": r["count"]}
+                for split, r in quantized.items()}
+            metadata["tfjs"]["agreement_with_float"] = agreement
+        else:
+            metadata.get("metrics", {}).pop("quantized", None)
+            print("note: no --data given and the training data is not known here; quantized accuracy not "
+                  "measured (pass --data to measure it)", file=sys.stderr)
+        atomic_write_json(tmp / "metadata.json", metadata)
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return metadata
+
+
+def _evaluation_data(data, metadata):
+    """The training data set again (same file, same split), or None when not given."""
+    if data is None:
+        return None
+    from train.data import load_dataset
+
+    seed = metadata["training"]["config"]["seed"]
+    dataset = load_dataset(data, image_size=metadata["input"]["size"], seed=seed)
+    recorded = metadata["training"]["data"]["sha256"]
+    if dataset.sha256 != recorded:
+        raise FacemoodError(f"{data}: not the data this model was trained on (sha256 {dataset.sha256[:12]}... "
+                            f"!= {recorded[:12]}...); its val/test split would not be held out")
+    if dataset.labels != metadata["labels"]:
+        raise FacemoodError(f"{data}: classes {dataset.labels} differ from the model's {metadata['labels']}")
+    return dataset
+
+
+def _evaluate_converted(model, graph, dataset, labels):
+    reports, agreement = {}, {}
+    for split in ("val", "test"):
+        part = dataset.split(split)
+        if not len(part):
+            continue
+        float_probs = predict(model, part.images)
+        quant_probs = graph(part.images[..., None].astype(np.float32))
+        reports[split] = classification_report(quant_probs, part.labels, labels)
+        agreement[split] = {
+            "top1_agreement": round(float((float_probs.argmax(1) == quant_probs.argmax(1)).mean()), 4),
+            "max_abs_probability_difference": round(float(np.abs(float_probs - quant_probs).max()), 4),
+        }
+    return reports, agreement
+
+
+def _describe_shards(out, quantize):
+    """Files of the graph model with sizes and SHA-256, for the site's integrity manifest."""
+    files = {}
+    for path in sorted(out.iterdir()):
+        data = path.read_bytes()
+        files[path.name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    weight_bytes = sum(f["bytes"] for name, f in files.items() if name.endswith(".bin"))
+    return {"format": "graph-model", "quantize": quantize, "files": files, "weight_bytes": weight_bytes,
+            "tensorflow": tf.__version__}
+
+
+def _say(progress, message):
+    if progress:
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,151 @@
+"""Run a converted TF.js graph model in Python, from its model.json and (quantized) shards.
+
+This executes the very graph and de-quantized weights the browser loads, node by node with
+TensorFlow's own kernels, so the accuracy measured here is the accuracy of what ships. It covers
+the ops the converter emits for MobileNet-style networks; any other op is a clear error.
+"""
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from tensorflowjs.read_weights import read_weights
+
+from common.errors import FacemoodError
+from train.keras_env import tf
+
+ACTIVATIONS = {
+    b"Relu": tf.nn.relu, b"Relu6": tf.nn.relu6, b"Elu": tf.nn.elu, b"Sigmoid": tf.sigmoid,
+    b"Tanh": tf.tanh,
+}
+
+
+class GraphModel:
+    """Callable: float32 batch (n, h, w, c) -> outputs of the model's single output tensor."""
+
+    def __init__(self, tfjs_dir):
+        tfjs_dir = Path(tfjs_dir)
+        try:
+            spec = json.loads((tfjs_dir / "model.json").read_text())
+            self.weights = read_weights(spec["weightsManifest"], str(tfjs_dir), flatten=True)
+        except (OSError, ValueError, KeyError) as e:
+            raise FacemoodError(f"{tfjs_dir}: cannot read TF.js graph model ({e})") from None
+        self.weights = {w["name"]: w["data"] for w in self.weights}
+        self.nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
+        signature = spec["signature"]
+        self.input_name = _tensor_node(next(iter(signature["inputs"].values()))["name"])
+        self.output_name = _tensor_node(next(iter(signature["outputs"].values()))["name"])
+        self._run = tf.function(self._evaluate, reduce_retracing=True)
+
+    def __call__(self, batch, batch_size=256):
+        batch = np.asarray(batch, np.float32)
+        outs = [self._run(tf.constant(batch[i:i + batch_size])).numpy() for i in range(0, len(batch), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+    def _evaluate(self, x):
+        values = {self.input_name: x}
+
+        def value(name):
+            name = _tensor_node(name)
+            if name not in values:
+                values[name] = self._node(self.nodes[name], value)
+            return values[name]
+
+        return value(self.output_name)
+
+    def _node(self, node, value):
+        op, attr = node["op"], node.get("attr", {})
+        inputs = [value(i) for i in node.get("input", []) if not i.startswith("^")]
+        if op == "Const":
+            if node["name"] in self.weights:  # numpy, so shapes and axes stay static in the traced graph
+                return self.weights[node["name"]]
+            raise FacemoodError(f"graph model: constant {node['name']} has no weights")
+        if op == "Identity":
+            return inputs[0]
+        if op == "_FusedConv2D":
+            y = tf.raw_ops.Conv2D(input=inputs[0], filter=inputs[1], **_conv_attrs(attr))
+            return _fused_tail(y, inputs[2:], attr)
+        if op == "FusedDepthwiseConv2dNative":
+            y = tf.raw_ops.DepthwiseConv2dNative(input=inputs[0], filter=inputs[1], **_conv_attrs(attr))
+            return _fused_tail(y, inputs[2:], attr)
+        if op in ("Conv2D", "DepthwiseConv2dNative"):
+            return getattr(tf.raw_ops, op)(input=inputs[0], filter=inputs[1], **_conv_attrs(attr))
+        if op == "_FusedMatMul":
+            y = tf.linalg.matmul(inputs[0], inputs[1], transpose_a=_b(attr, "transpose_a"),
+                                 transpose_b=_b(attr, "transpose_b"))
+            return _fused_tail(y, inputs[2:], attr)
+        if op == "MatMul":
+            return tf.linalg.matmul(inputs[0], inputs[1], transpose_a=_b(attr, "transpose_a"),
+                                    transpose_b=_b(attr, "transpose_b"))
+        if op in ("Add", "AddV2", "BiasAdd"):
+            return inputs[0] + inputs[1]
+        if op == "Sub":
+            return inputs[0] - inputs[1]
+        if op == "Mul":
+            return inputs[0] * inputs[1]
+        if op == "RealDiv":
+            return inputs[0] / inputs[1]
+        if op in ("Maximum", "Minimum"):
+            return getattr(tf.math, op.lower())(inputs[0], inputs[1])
+        if op in ("Pad", "PadV2"):
+            return tf.pad(inputs[0], inputs[1], constant_values=inputs[2] if len(inputs) > 2 else 0)
+        if op == "ConcatV2":
+            return tf.concat(inputs[:-1], axis=int(inputs[-1]))
+        if op == "Mean":
+            return tf.reduce_mean(inputs[0], axis=inputs[1], keepdims=_b(attr, "keep_dims"))
+        if op == "Reshape":
+            return tf.reshape(inputs[0], inputs[1])
+        if op == "ResizeBilinear":
+            return tf.raw_ops.ResizeBilinear(images=inputs[0], size=inputs[1],
+                                             align_corners=_b(attr, "align_corners"),
+                                             half_pixel_centers=_b(attr, "half_pixel_centers"))
+        if op in ("MaxPool", "AvgPool"):
+            return getattr(tf.raw_ops, op)(input=inputs[0], ksize=_ints(attr, "ksize"), strides=_ints(attr, "strides"),
+                                           padding=_s(attr, "padding").decode())
+        if op == "Softmax":
+            return tf.nn.softmax(inputs[0])
+        if op.encode() in ACTIVATIONS:
+            return ACTIVATIONS[op.encode()](inputs[0])
+        raise FacemoodError(f"graph model: op {op} ({node['name']}) is not supported by the Python runner")
+
+
+def _fused_tail(y, args, attr):
+    """Apply a fused op's tail: BiasAdd (or FusedBatchNorm-free bias) and an optional activation."""
+    ops = [base64.b64decode(s) for s in attr.get("fused_ops", {}).get("list", {}).get("s", [])]
+    for op in ops:
+        if op == b"BiasAdd":
+            y = y + args[0]
+        elif op in ACTIVATIONS:
+            y = ACTIVATIONS[op](y)
+        elif op == b"LeakyRelu":
+            y = tf.nn.leaky_relu(y, alpha=attr.get("leakyrelu_alpha", {}).get("f", 0.2))
+        elif op == b"Prelu":
+            y = tf.maximum(y, 0) + args[1] * tf.minimum(y, 0)
+        else:
+            raise FacemoodError(f"graph model: fused op {op.decode()} is not supported by the Python runner")
+    return y
+
+
+def _conv_attrs(attr):
+    padding = _s(attr, "padding").decode()
+    return dict(strides=_ints(attr, "strides"), padding=padding,
+                explicit_paddings=_ints(attr, "explicit_paddings") if padding == "EXPLICIT" else [],
+                data_format=(_s(attr, "data_format") or b"NHWC").decode(),
+                dilations=_ints(attr, "dilations") or [1, 1, 1, 1])
+
+
+def _s(attr, key):
+    return base64.b64decode(attr[key]["s"]) if key in attr else b""
+
+
+def _b(attr, key):
+    return bool(attr.get(key, {}).get("b", False))
+
+
+def _ints(attr, key):
+    return [int(i) for i in attr.get(key, {}).get("list", {}).get("i", [])]
+
+
+def _tensor_node(name):
+    """'node:0' -> 'node' (the converter's graphs have one output per node we run)."""
+    return name.split(":")[0]

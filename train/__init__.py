@@ -1,0 +1,1 @@
+"""Data -> trained Keras model, its metadata, metrics and plots."""

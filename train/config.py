@@ -1,0 +1,39 @@
+"""Training settings, kept free of TensorFlow so `build.py --help` stays instant."""
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = "mobilenet_v2"
+    alpha: float = 0.35
+    image_size: int = 48
+    input_size: int = 64
+    weights: str = "none"
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    patience: int = 6
+    max_steps: int = 0
+    seed: int = 0
+    crop_margin: float = 0.15
+
+
+HELP = {
+    "backbone": "mobilenet (V1), mobilenet_v2, mobilenet_v3_small or mobilenet_v3_large",
+    "alpha": "width multiplier of the backbone",
+    "image_size": "side of the grey face crop fed to the model (FER2013: 48)",
+    "input_size": "side the backbone sees; the crop is up-sampled inside the model",
+    "weights": "backbone weights: none, imagenet (Keras' download cache, KERAS_HOME) or a weights file",
+    "epochs": "most epochs; early stopping usually ends sooner",
+    "batch_size": "images per step",
+    "learning_rate": "peak Adam learning rate (cosine decay to 2%% of it)",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "dropout": "dropout before the classification layer",
+    "patience": "epochs without a better validation accuracy before stopping",
+    "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
+    "seed": "random seed for the split, initialisation, shuffling and augmentation",
+    "crop_margin": "context added around a detected face box on each side, as a fraction of the box, "
+                   "recorded for the browser",
+}

@@ -1,0 +1,296 @@
+"""Load a labelled face data set into memory: FER2013's CSV or a folder-per-class image tree.
+
+Both forms end up as the same `Dataset`: grey uint8 images of one square size, integer labels,
+and a train / val / test split. The form is detected from the path: a file is a FER2013 CSV
+(plain or gzip), a folder is an image tree.
+"""
+import gzip
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from common.errors import FacemoodError
+
+FER2013_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+FER2013_SIZE = 48
+# FER2013's own Usage names, mapped onto the three splits every step uses.
+FER2013_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # (n, size, size) uint8, grey
+    labels: np.ndarray  # (n,) int32 index into Dataset.labels
+
+    def __len__(self):
+        return len(self.labels)
+
+
+@dataclass
+class Dataset:
+    labels: list
+    train: Split
+    val: Split
+    test: Split
+    kind: str  # "fer2013-csv" or "image-folder"
+    source: str
+    sha256: str
+    image_size: int
+    skipped: list = field(default_factory=list)  # (path, reason) of images that could not be read
+
+    def split(self, name):
+        return getattr(self, name)
+
+    def counts(self):
+        """Images per split and class, as stored in the model's metadata."""
+        return {
+            s: {label: int((self.split(s).labels == i).sum()) for i, label in enumerate(self.labels)}
+            for s in SPLITS
+        }
+
+
+def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=0.1):
+    """Read `path` (FER2013 CSV file or image folder) into a Dataset.
+
+    `image_size` resizes folder images (default 48); FER2013 rows are always 48x48.
+    A folder without train/val/test sub-folders is split per class with `seed`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FacemoodError(f"{path}: data path does not exist")
+    if path.is_dir():
+        return _load_folder(path, image_size or FER2013_SIZE, seed, val_fraction, test_fraction)
+    if image_size not in (None, FER2013_SIZE):
+        raise FacemoodError(f"{path}: FER2013 images are {FER2013_SIZE}x{FER2013_SIZE}; --image-size must be {FER2013_SIZE}")
+    return _load_fer_csv(path, seed, val_fraction, test_fraction)
+
+
+# --- FER2013 CSV -------------------------------------------------------------------------------
+
+class _HashingReader(io.RawIOBase):
+    """Pass bytes through while hashing them, so the file is read once."""
+
+    def __init__(self, f):
+        self.f, self.hash = f, hashlib.sha256()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        n = self.f.readinto(buf)
+        self.hash.update(memoryview(buf)[:n])
+        return n
+
+
+def _open_text(path, raw):
+    """Text stream over `raw`, gunzipping when the file starts with gzip's magic bytes."""
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    stream = io.BufferedReader(raw)
+    if magic == b"\x1f\x8b":
+        stream = gzip.GzipFile(fileobj=stream)
+    return io.TextIOWrapper(stream, encoding="utf-8", newline="")
+
+
+def _load_fer_csv(path, seed, val_fraction, test_fraction):
+    n_pixels = FER2013_SIZE * FER2013_SIZE
+    images, labels, splits = [], [], []
+    try:
+        with open(path, "rb") as f:
+            raw = _HashingReader(f)
+            text = _open_text(path, raw)
+            header = [h.strip() for h in text.readline().strip().split(",")]
+            if header[:2] != ["emotion", "pixels"] or header[2:] not in ([], ["Usage"]):
+                raise FacemoodError(
+                    f"{path}: not a FER2013 CSV: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
+            has_usage = len(header) == 3
+            for line_no, line in enumerate(text, start=2):
+                line = line.strip()
+                if not line:
+                    continue
+                fields = line.split(",")
+                if len(fields) != len(header):
+                    raise FacemoodError(f"{path}:{line_no}: expected {len(header)} fields, found {len(fields)}")
+                label = _parse_label(fields[0], path, line_no)
+                pixels = _parse_pixels(fields[1], n_pixels, path, line_no)
+                if has_usage:
+                    usage = fields[2].strip()
+                    if usage not in FER2013_USAGE:
+                        raise FacemoodError(
+                            f"{path}:{line_no}: Usage {usage!r} is not one of {', '.join(FER2013_USAGE)}")
+                    splits.append(FER2013_USAGE[usage])
+                images.append(pixels.reshape(FER2013_SIZE, FER2013_SIZE))
+                labels.append(label)
+            # Drain what the text layer did not need so the hash covers the whole file.
+            while raw.read(1 << 20):
+                pass
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as e:
+        raise FacemoodError(f"{path}: cannot read FER2013 CSV ({e})") from None
+    if not labels:
+        raise FacemoodError(f"{path}: no data rows")
+    images, labels = np.stack(images), np.asarray(labels, np.int32)
+    if has_usage:
+        assignment = np.asarray(splits)
+    else:
+        assignment = _stratified_assignment(labels, seed, val_fraction, test_fraction)
+    parts = {s: Split(images[assignment == s], labels[assignment == s]) for s in SPLITS}
+    _check_classes(parts["train"].labels, FER2013_LABELS, path)
+    return Dataset(FER2013_LABELS, parts["train"], parts["val"], parts["test"], "fer2013-csv",
+                   str(path), raw.hash.hexdigest(), FER2013_SIZE)
+
+
+def _parse_label(text, path, line_no):
+    try:
+        label = int(text)
+    except ValueError:
+        raise FacemoodError(f"{path}:{line_no}: emotion {text!r} is not an integer") from None
+    if not 0 <= label < len(FER2013_LABELS):
+        raise FacemoodError(f"{path}:{line_no}: emotion {label} is out of range 0-{len(FER2013_LABELS) - 1}")
+    return label
+
+
+def _parse_pixels(text, n_pixels, path, line_no):
+    values = text.split()
+    if len(values) != n_pixels:
+        raise FacemoodError(f"{path}:{line_no}: pixel count {len(values)} != {n_pixels}")
+    try:
+        pixels = np.array(values, dtype=np.int32)
+    except ValueError:
+        bad = next(v for v in values if not v.lstrip("-").isdigit())
+        raise FacemoodError(f"{path}:{line_no}: pixel value {bad[:20]!r} is not an integer") from None
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise FacemoodError(f"{path}:{line_no}: pixel values must lie in 0-255")
+    return pixels.astype(np.uint8)
+
+
+# --- folder-per-class image tree ----------------------------------------------------------------
+
+def _load_folder(root, image_size, seed, val_fraction, test_fraction):
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split_dirs = {SPLIT_FOLDERS[p.name.lower()]: p for p in subdirs if p.name.lower() in SPLIT_FOLDERS}
+    digest, skipped = hashlib.sha256(), []
+    if split_dirs:
+        if "train" not in split_dirs:
+            raise FacemoodError(f"{root}: has {', '.join(sorted(split_dirs))} sub-folders but no train/")
+        labels = _class_names(split_dirs["train"])
+        parts = {}
+        for name in SPLITS:
+            if name in split_dirs:
+                parts[name] = _read_classes(split_dirs[name], labels, image_size, digest, skipped, root,
+                                            require_all=(name == "train"))
+        if "val" not in parts:
+            parts["train"], parts["val"] = _split_off(parts["train"], val_fraction, seed)
+        if "test" not in parts:
+            parts["test"] = Split(np.zeros((0, image_size, image_size), np.uint8), np.zeros(0, np.int32))
+    else:
+        labels = _class_names(root)
+        whole = _read_classes(root, labels, image_size, digest, skipped, root, require_all=True)
+        assignment = _stratified_assignment(whole.labels, seed, val_fraction, test_fraction)
+        parts = {s: Split(whole.images[assignment == s], whole.labels[assignment == s]) for s in SPLITS}
+    if len(parts["val"]) == 0:
+        raise FacemoodError(f"{root}: too few images to set any aside for validation")
+    return Dataset(labels, parts["train"], parts["val"], parts["test"], "image-folder", str(root),
+                   digest.hexdigest(), image_size, skipped)
+
+
+def _class_names(folder):
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(names) < 2:
+        found = f"only {names[0]!r}" if names else "none"
+        raise FacemoodError(f"{folder}: need at least 2 class folders, found {found}")
+    return names
+
+
+def _read_classes(folder, labels, image_size, digest, skipped, root, require_all):
+    images, targets = [], []
+    for index, label in enumerate(labels):
+        class_dir = folder / label
+        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
+            if class_dir.is_dir() else []
+        loaded = 0
+        for file in files:
+            image = _read_image(file, image_size, digest, root, skipped)
+            if image is not None:
+                images.append(image)
+                targets.append(index)
+                loaded += 1
+        if loaded == 0 and require_all:
+            raise FacemoodError(f"{class_dir}: class {label!r} has no readable images")
+    extra = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in labels
+                   and not p.name.startswith("."))
+    if extra:
+        raise FacemoodError(f"{folder}: class folder(s) {', '.join(extra)} not among the training classes")
+    if not images:
+        return Split(np.zeros((0, image_size, image_size), np.uint8), np.zeros(0, np.int32))
+    return Split(np.stack(images), np.asarray(targets, np.int32))
+
+
+def _read_image(file, image_size, digest, root, skipped):
+    """Decode one image to a grey square of `image_size`, or record why it was skipped."""
+    try:
+        data = file.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.width < 2 or im.height < 2:
+                raise ValueError(f"image is only {im.width}x{im.height} pixels")
+            grey = _to_grey(im)
+            grey = grey.resize((image_size, image_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            array = np.asarray(grey, np.uint8)
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        skipped.append((str(file), str(e).splitlines()[0] if str(e) else type(e).__name__))
+        return None
+    digest.update(os.fsencode(file.relative_to(root)))
+    digest.update(hashlib.sha256(data).digest())
+    return array
+
+
+def _to_grey(im):
+    """Grey with the same luma weights the browser uses (ITU-R 601), whatever the mode."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(im, np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        # Transparent pixels are shown on white in the browser; do the same here.
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return im.convert("RGB").convert("L")
+
+
+# --- splitting -----------------------------------------------------------------------------------
+
+def _stratified_assignment(labels, seed, val_fraction, test_fraction):
+    """Give each image a split name, per class, reproducibly from `seed`."""
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=object)
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n = len(idx)
+        n_val = int(round(n * val_fraction)) if n >= 3 else 0
+        n_test = int(round(n * test_fraction)) if n >= 3 else 0
+        n_val = max(n_val, 1) if n >= 3 else n_val
+        assignment[idx[:n_val]] = "val"
+        assignment[idx[n_val:n_val + n_test]] = "test"
+        assignment[idx[n_val + n_test:]] = "train"
+    return assignment
+
+
+def _split_off(split, fraction, seed):
+    assignment = _stratified_assignment(split.labels, seed, fraction, 0.0)
+    keep, held = assignment == "train", assignment == "val"
+    return Split(split.images[keep], split.labels[keep]), Split(split.images[held], split.labels[held])
+
+
+def _check_classes(train_labels, labels, path):
+    present = np.unique(train_labels)
+    if len(present) < 2:
+        raise FacemoodError(f"{path}: the training split holds only one class; need at least 2")

@@ -1,0 +1,10 @@
+"""Import Keras 2 (tf_keras) rather than Keras 3: TF.js 4.22 cannot read Keras 3 layer configs."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+__all__ = ["tf", "keras"]

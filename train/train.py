@@ -1,0 +1,172 @@
+"""Train an expression classifier and write it with everything the later steps need.
+
+Story: load data -> build model -> fit with augmentation, class weights and early stopping ->
+evaluate on val/test -> write model.h5, metadata.json, metrics.json and plots, atomically.
+"""
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_dir, atomic_write_json
+from common import metadata as metadata_format
+from common.errors import FacemoodError
+from common.metadata import load_metadata
+from train.config import TrainConfig
+from train.data import load_dataset
+from train.keras_env import keras, tf
+from train.metrics import classification_report
+from train.model import build_model
+from train.plots import plot_confusion, plot_learning_curves
+
+MODEL_FILE = "model.h5"
+
+
+def train(data_path, out_dir, config=TrainConfig(), progress=True):
+    """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict."""
+    started = time.time()
+    keras.utils.set_random_seed(config.seed)
+    dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed)
+    _report_skipped(dataset)
+    labels = dataset.labels
+    model = build_model(len(labels), config.image_size, config.input_size, config.backbone,
+                        config.alpha, config.weights, config.dropout)
+    steps = _steps_per_epoch(len(dataset.train), config)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * config.epochs,
+                                                      alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"])
+    class_weights = _class_weights(dataset.train.labels, len(labels))
+    train_ds = _training_pipeline(dataset.train, len(labels), config)
+    val_ds = _eval_pipeline(dataset.val, len(labels))
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
+                                         restore_best_weights=True, verbose=0)
+    verbose = 1 if progress and sys.stderr.isatty() else (2 if progress else 0)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
+                        class_weight=class_weights, callbacks=[stop], verbose=verbose)
+    best_epoch = int(np.argmax(history.history["val_accuracy"])) + 1
+
+    reports = {split: classification_report(predict(model, dataset.split(split).images), dataset.split(split).labels,
+                                            labels)
+               for split in ("val", "test") if len(dataset.split(split))}
+    metadata = _metadata(dataset, model, config, reports, class_weights, history, best_epoch,
+                         time.time() - started)
+    with atomic_dir(out_dir) as tmp:
+        model.save(tmp / MODEL_FILE, include_optimizer=False)
+        atomic_write_json(tmp / "metadata.json", metadata)
+        atomic_write_json(tmp / "metrics.json", {"float": reports, "history": _rounded(history.history)})
+        plot_learning_curves(history.history, tmp / "learning_curves.png")
+        headline = "test" if "test" in reports else "val"
+        plot_confusion(reports[headline]["confusion"], labels, tmp / "confusion_matrix.png",
+                       f"Confusion matrix ({headline} split, float model)")
+    return metadata
+
+
+def predict(model, images, batch_size=256):
+    """Class probabilities for uint8 grey images (n, size, size)."""
+    x = images[..., None].astype(np.float32)
+    return model.predict(x, batch_size=batch_size, verbose=0)
+
+
+def _steps_per_epoch(n_train, config):
+    steps = max(1, int(np.ceil(n_train / config.batch_size)))
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def _class_weights(train_labels, num_classes):
+    """Square root of 'balanced' weights: rare classes (disgust) count more, without swamping."""
+    counts = np.bincount(train_labels, minlength=num_classes).astype(float)
+    balanced = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    return {i: float(np.sqrt(w)) for i, w in enumerate(balanced)}
+
+
+def _augmenter(seed):
+    """Changes a face photo can plausibly undergo: mirror, small tilt, zoom, shift, light."""
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),   # about +-15 degrees
+        keras.layers.RandomZoom(0.12, fill_mode="reflect", seed=seed + 2),
+        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
+        keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 4),
+        keras.layers.RandomContrast(0.3, seed=seed + 5),
+    ], name="augment")
+
+
+def _training_pipeline(split, num_classes, config):
+    augment = _augmenter(config.seed)
+    ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], split.labels))
+    ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(config.batch_size, drop_remainder=False)
+    ds = ds.map(lambda x, y: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255),
+                              tf.one_hot(y, num_classes)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _eval_pipeline(split, num_classes):
+    ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], split.labels))
+    return ds.batch(256).map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes))).prefetch(2)
+
+
+def _report_skipped(dataset):
+    if dataset.skipped:
+        print(f"skipped {len(dataset.skipped)} unreadable image(s), e.g. {dataset.skipped[0][0]}: "
+              f"{dataset.skipped[0][1]}", file=sys.stderr)
+
+
+def _metadata(dataset, model, config, reports, class_weights, history, best_epoch, seconds):
+    return {
+        "format": metadata_format.FORMAT,
+        "format_version": metadata_format.VERSION,
+        "labels": dataset.labels,
+        "input": {
+            "size": config.image_size,
+            "channels": 1,
+            "color": "grey",
+            # How the browser turns RGB into grey: ITU-R BT.601 luma, as Pillow's convert("L").
+            "luma_weights": [0.299, 0.587, 0.114],
+            "range": [0, 255],
+            "normalization": "inside the model (x / 127.5 - 1); feed raw 0-255 grey",
+        },
+        "crop": {"margin": config.crop_margin, "square": True},
+        "architecture": {"backbone": config.backbone, "alpha": config.alpha, "input_size": config.input_size,
+                         "weights": config.weights if config.weights in ("none", "imagenet") else "file",
+                         "parameters": int(model.count_params()), "keras_file": MODEL_FILE},
+        "training": {
+            "config": asdict(config),
+            "data": {"kind": dataset.kind, "name": Path(dataset.source).name, "sha256": dataset.sha256,
+                     "counts": dataset.counts(), "skipped_images": len(dataset.skipped)},
+            "class_weights": {dataset.labels[i]: round(w, 4) for i, w in class_weights.items()},
+            "epochs_run": len(history.history["loss"]),
+            "best_epoch": best_epoch,
+            "seconds": round(seconds, 1),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        },
+        "metrics": {"float": {split: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "count": r["count"]}
+                              for split, r in reports.items()}},
+    }
+
+
+def _rounded(history):
+    return {k: [round(float(v), 5) for v in values] for k, values in history.items()}
+
+
+def load_trained(model_dir):
+    """The Keras model and metadata of a model folder, with clear errors when they do not fit."""
+    model_dir = Path(model_dir)
+    metadata = load_metadata(model_dir)
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        raise FacemoodError(f"{path}: model file not found (run `build.py train` first)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # h5py/keras raise many kinds for a damaged file
+        raise FacemoodError(f"{path}: cannot load model ({str(e).splitlines()[0]})") from None
+    outputs = model.outputs[0].shape[-1]
+    if outputs != len(metadata["labels"]):
+        raise FacemoodError(f"{path}: model has {outputs} outputs but metadata lists {len(metadata['labels'])} labels")
+    return model, metadata
+
