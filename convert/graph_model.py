@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tensorflowjs.read_weights import read_weights
 
 from common.errors import FacemoodError
-from train.keras_env import tf
+from train.keras_env import tf  # first: it sets the environment tensorflowjs' imports read
+from tensorflowjs.read_weights import read_weights  # noqa: E402  isort: skip
 
 ACTIVATIONS = {
     b"Relu": tf.nn.relu, b"Relu6": tf.nn.relu6, b"Elu": tf.nn.elu, b"Sigmoid": tf.sigmoid,

@@ -25,7 +25,7 @@ HELP = {
     "alpha": "width multiplier of the backbone",
     "image_size": "side of the grey face crop fed to the model (FER2013: 48)",
     "input_size": "side the backbone sees; the crop is up-sampled inside the model",
-    "weights": "backbone weights: none, imagenet (Keras' download cache, KERAS_HOME) or a weights file",
+    "weights": "backbone weights: none, imagenet (Keras' download, cached in ~/.keras/models) or a weights file",
     "epochs": "most epochs; early stopping usually ends sooner",
     "batch_size": "images per step",
     "learning_rate": "peak Adam learning rate (cosine decay to 2%% of it)",

@@ -3,6 +3,8 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# tensorflowjs imports TF Decision Forests, whose greeting needs IPython when stdout is not a tty.
+os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402

@@ -26,7 +26,7 @@ def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v
                 weights="none", dropout=0.2):
     """Return an uncompiled Keras model mapping (image_size, image_size, 1) grey 0-255 to softmax.
 
-    `weights`: "none" (random), "imagenet" (Keras' download + cache under KERAS_HOME), or a path
+    `weights`: "none" (random), "imagenet" (Keras' download, cached in ~/.keras/models, so offline use works once cached), or a path
     to a weights file for the backbone (the same file Keras would fetch).
     """
     if backbone not in BACKBONES:

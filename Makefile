@@ -1,0 +1,67 @@
+# facemood: `make serve` builds and serves the site with the shipped model; `make test` runs every test.
+# Everything installs itself on first use: a virtualenv (.venv), pinned Python packages, the npm
+# runtime, and Debian's chromium for the browser tests (when absent and running as root).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip install --disable-pip-version-check -q -c requirements/lock.txt
+MODEL ?= models/default
+OUT ?= dist
+PORT ?= 8000
+QUANTIZE ?= uint8
+ARGS ?=
+
+.PHONY: help site serve test train convert all setup setup-ml chromium clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(VENV)/.site: requirements/site.txt requirements/lock.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements/site.txt
+	touch $@
+
+$(VENV)/.ml: $(VENV)/.site requirements/ml.txt requirements/lock.txt
+	$(PIP) -r requirements/ml.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.site node_modules/.installed  ## light install: enough to render and serve the site
+
+setup-ml: $(VENV)/.ml node_modules/.installed  ## full install: training, conversion, tests
+
+site: setup  ## render dist/ from the shipped model (no TensorFlow needed)
+	$(PY) build.py site --model-dir $(MODEL) --out $(OUT)
+
+serve: site  ## build the site, then serve it on http://127.0.0.1:$(PORT)/
+	$(PY) build.py serve --dir $(OUT) --port $(PORT)
+
+chromium:  ## install Debian's chromium for the browser tests when it is missing (needs root)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium from Debian ..."; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else echo "warning: /usr/bin/chromium is missing and cannot be installed here; browser tests will fail under CI=true"; fi
+
+test: setup-ml chromium  ## run the whole test suite, browser tests included
+	$(PY) -m pytest $(ARGS)
+
+train: setup-ml  ## train on DATA=... into MODEL (default models/default)
+	@test -n "$(DATA)" || { echo "error: give the data set: make train DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) build.py train --data $(DATA) --model-dir $(MODEL) $(ARGS)
+
+convert: setup-ml  ## convert MODEL to quantized TF.js shards (DATA=... also measures quantized accuracy)
+	$(PY) build.py convert --model-dir $(MODEL) --quantize $(QUANTIZE) $(if $(DATA),--data $(DATA))
+
+all: setup-ml  ## train, convert and render the site from DATA=...
+	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) build.py all --data $(DATA) --model-dir $(MODEL) --quantize $(QUANTIZE) --out $(OUT) $(ARGS)
+
+clean:  ## remove build outputs (keeps the shipped model and the installs)
+	rm -rf $(OUT) .pytest_cache test-artifacts

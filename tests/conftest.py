@@ -1,0 +1,102 @@
+"""Shared fixtures: generated data, a tiny trained + converted model, a real Chromium, a real server."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import faces  # noqa: E402
+
+CHROMIUM = Path(os.environ.get("FACEMOOD_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+SHIPPED_MODEL = ROOT / "models" / "default"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def run_build(*args, check=True):
+    """Run build.py in a subprocess, as a user would; returns the CompletedProcess."""
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), *map(str, args)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"build.py {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def synthetic_folder(tmp_path_factory):
+    """Three classes (frown / open / smile) of 30 generated faces each."""
+    return faces.write_class_folders(tmp_path_factory.mktemp("synthetic"), per_class=30)
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory, synthetic_folder):
+    """`build.py all` on the generated faces: a few training steps, uint8 conversion, the site."""
+    root = tmp_path_factory.mktemp("tiny")
+    model_dir, dist = root / "model", root / "dist"
+    result = run_build("all", "--data", synthetic_folder, "--model-dir", model_dir, "--out", dist,
+                       "--epochs", 3, "--max-steps", 4, "--batch-size", 16, "--input-size", 48, "--patience", 3)
+    return {"model_dir": model_dir, "dist": dist, "data": synthetic_folder, "stdout": result.stdout,
+            "stderr": result.stderr}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright. Missing Chromium fails under CI=true, skips elsewhere."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found; install Debian's chromium (`make test` does, as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_site(tmp_path_factory):
+    """The site rendered from the shipped model and served on 127.0.0.1."""
+    from web.render import render_site
+    from web.serve import start_server
+
+    dist = render_site(SHIPPED_MODEL, tmp_path_factory.mktemp("shipped") / "dist")
+    server, url = start_server(dist)
+    yield {"dist": dist, "url": url}
+    server.shutdown()
+
+
+class PageLog:
+    """Everything a page did that a test may assert on: console errors, page errors, requests."""
+
+    def __init__(self, page):
+        self.errors, self.requests = [], []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(url) -> (page, log), waiting until window.facemood is ready."""
+    contexts = []
+
+    def _open(url, wait_ready=True):
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        if wait_ready:
+            page.evaluate("facemood.ready.then(() => true)")
+        return page, log
+
+    yield _open
+    for context in contexts:
+        context.close()

@@ -1,0 +1,110 @@
+"""The whole build on generated data: train -> convert -> site, through build.py as a user runs it."""
+import json
+
+import numpy as np
+import pytest
+
+import faces
+from conftest import run_build
+from train.data import load_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def test_all_writes_model_metadata_plots_shards_and_site(tiny_build):
+    model_dir, dist = tiny_build["model_dir"], tiny_build["dist"]
+    for name in ("model.h5", "metadata.json", "metrics.json", "learning_curves.png", "confusion_matrix.png",
+                 "tfjs/model.json"):
+        assert (model_dir / name).is_file(), name
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["labels"] == ["frown", "open", "smile"]
+    assert metadata["input"] == {**metadata["input"], "size": 48, "channels": 1, "range": [0, 255]}
+    assert metadata["training"]["data"]["counts"]["train"] == {"frown": 24, "open": 24, "smile": 24}
+    assert metadata["training"]["data"]["kind"] == "image-folder"
+    for kind in ("float", "quantized"):
+        for split in ("val", "test"):
+            assert 0 <= metadata["metrics"][kind][split]["accuracy"] <= 1
+    assert metadata["tfjs"]["quantize"] == "uint8"
+    assert metadata["tfjs"]["weight_bytes"] == sum(
+        p.stat().st_size for p in (model_dir / "tfjs").glob("*.bin"))
+    # The closing summary names accuracy, shard bytes and where the site went.
+    assert "accuracy" in tiny_build["stdout"] and "bytes (uint8)" in tiny_build["stdout"]
+    assert str(dist) in tiny_build["stdout"]
+    for name in ("index.html", "model/model.json", "model/metadata.json", "vendor/tf-core.min.js",
+                 "vendor/tfjs-backend-wasm-simd.wasm", "assets/js/facemood.js"):
+        assert (dist / name).is_file(), name
+
+
+def test_quantized_accuracy_is_measured_on_the_converted_graph(tiny_build):
+    """Re-run the shipped graph in Python and recompute the recorded quantized test accuracy."""
+    from convert.graph_model import GraphModel
+
+    model_dir = tiny_build["model_dir"]
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    probs = GraphModel(model_dir / "tfjs")(ds.test.images[..., None].astype(np.float32))
+    accuracy = float((probs.argmax(1) == ds.test.labels).mean())
+    assert accuracy == pytest.approx(metadata["metrics"]["quantized"]["test"]["accuracy"], abs=1e-4)
+
+
+def test_unquantized_graph_matches_keras_closely(tiny_build, tmp_path):
+    """With --quantize none the converted graph computes what Keras computes (BN folding aside)."""
+    import shutil
+
+    from convert.graph_model import GraphModel
+    from train.train import load_trained
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    run_build("convert", "--model-dir", model_dir, "--quantize", "none", "--quiet")
+    model, _ = load_trained(model_dir)
+    images = np.stack([np.asarray(faces.face(m, seed=s)) for m in faces.MOUTHS for s in range(4)])
+    x = images[..., None].astype(np.float32)
+    keras_probs = model.predict(x, verbose=0)
+    graph_probs = GraphModel(model_dir / "tfjs")(x)
+    assert np.abs(keras_probs - graph_probs).max() < 1e-4
+
+
+def test_convert_refuses_other_data(tiny_build, tmp_path):
+    other = faces.write_class_folders(tmp_path / "other", per_class=9)
+    result = run_build("convert", "--model-dir", tiny_build["model_dir"], "--data", other, check=False)
+    assert result.returncode == 1
+    assert "not the data this model was trained on" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "/no/such/data"], "data path does not exist"),
+    (["site", "--model-dir", "/no/such/model"], "metadata.json: model metadata not found"),
+    (["convert", "--model-dir", "/no/such/model"], "metadata.json: model metadata not found"),
+    (["train", "--data", "{tmp}", "--backbone", "resnet"], "need at least 2 class folders"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    result = run_build(*[a.format(tmp=tmp_path) for a in args], check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_help():
+    for command in ("train", "convert", "site", "all", "serve"):
+        result = run_build(command, "--help")
+        assert "usage: build.py " + command in result.stdout
+
+
+def test_site_render_failure_leaves_previous_site(tiny_build, tmp_path):
+    from common.errors import FacemoodError
+    from web.render import render_site
+
+    dist = render_site(tiny_build["model_dir"], tmp_path / "dist")
+    before = sorted(p.relative_to(dist) for p in dist.rglob("*"))
+    broken = tmp_path / "broken"
+    import shutil
+    shutil.copytree(tiny_build["model_dir"], broken)
+    shard = next((broken / "tfjs").glob("*.bin"))
+    shard.write_bytes(shard.read_bytes()[:-10])
+    with pytest.raises(FacemoodError, match="does not match the SHA-256"):
+        render_site(broken, dist)
+    assert sorted(p.relative_to(dist) for p in dist.rglob("*")) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist")]

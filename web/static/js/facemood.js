@@ -1,0 +1,68 @@
+// window.facemood: the page's one public object, for embedding and tests.
+//
+//   await facemood.ready                  -> {backend, labels, loadMs} once the model is loaded and warm
+//   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
+//   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label}], ms}
+//
+// `src`: a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData. Labels come from metadata.json.
+import { startBackend } from './runtime.js';
+import { loadExpressionModel } from './model.js';
+import { centreSquare, greyCrop, toDrawable } from './image.js';
+import { findFaces } from './faces.js';
+
+const MODEL_URL = new URL('../../model/', import.meta.url);
+let model = null;
+
+const ready = (async () => {
+  const started = performance.now();
+  const backend = await startBackend();
+  model = await loadExpressionModel(MODEL_URL);
+  return { backend, labels: [...model.metadata.labels], loadMs: performance.now() - started };
+})();
+
+function named(probabilities) {
+  const labels = model.metadata.labels;
+  const scores = Object.fromEntries(labels.map((label, i) => [label, probabilities[i]]));
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  return { scores, label: labels[best] };
+}
+
+async function withImage(src, work) {
+  await ready;
+  const started = performance.now();
+  const drawable = await toDrawable(src);
+  try {
+    const result = await work(drawable);
+    return { ...result, ms: performance.now() - started };
+  } finally {
+    drawable.close();
+  }
+}
+
+function crop(drawable, box) {
+  const { size } = model.metadata.input;
+  return greyCrop(drawable, box, size, model.metadata.input.luma_weights);
+}
+
+async function classifyFace(src) {
+  return withImage(src, async (drawable) => {
+    const [probabilities] = await model.predict([crop(drawable, centreSquare(drawable.width, drawable.height))]);
+    return named(probabilities);
+  });
+}
+
+async function classify(src) {
+  return withImage(src, async (drawable) => {
+    const boxes = await findFaces(drawable);
+    const all = await model.predict(boxes.map((box) => crop(drawable, box)));
+    return { faces: boxes.map((box, i) => ({ box, ...named(all[i]) })), width: drawable.width, height: drawable.height };
+  });
+}
+
+export const facemood = Object.freeze({
+  ready,
+  classify,
+  classifyFace,
+  get metadata() { return model ? model.metadata : null; },
+});
+window.facemood = facemood;

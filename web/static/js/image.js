@@ -1,0 +1,80 @@
+// Turns whatever the caller has (URL, <img>, canvas, ImageBitmap, File/Blob, ImageData, <video>)
+// into something drawable, and cuts grey face crops out of it the way the model was trained.
+
+export class ImageInputError extends Error {}
+
+export async function toDrawable(src) {
+  if (typeof src === 'string' || src instanceof URL) {
+    const response = await fetch(src);
+    if (!response.ok) throw new ImageInputError(`could not fetch ${src} (${response.status})`);
+    return fromBlob(await response.blob());
+  }
+  if (typeof Blob !== 'undefined' && src instanceof Blob) return fromBlob(src);
+  if (typeof HTMLImageElement !== 'undefined' && src instanceof HTMLImageElement) {
+    if (!src.complete || src.naturalWidth === 0) await src.decode();
+    return { image: src, width: src.naturalWidth, height: src.naturalHeight, close() {} };
+  }
+  if (typeof HTMLVideoElement !== 'undefined' && src instanceof HTMLVideoElement) {
+    return { image: src, width: src.videoWidth, height: src.videoHeight, close() {} };
+  }
+  if (typeof ImageData !== 'undefined' && src instanceof ImageData) {
+    const canvas = makeCanvas(src.width, src.height);
+    canvas.getContext('2d').putImageData(src, 0, 0);
+    return { image: canvas, width: src.width, height: src.height, close() {} };
+  }
+  if (isCanvasLike(src)) return { image: src, width: src.width, height: src.height, close() {} };
+  throw new ImageInputError('unsupported image source: give a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData');
+}
+
+async function fromBlob(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
+  } catch {
+    const kind = blob.type || 'this file';
+    throw new ImageInputError(`this browser cannot decode ${kind} as an image`);
+  }
+  return { image: bitmap, width: bitmap.width, height: bitmap.height, close: () => bitmap.close() };
+}
+
+function isCanvasLike(src) {
+  return (typeof HTMLCanvasElement !== 'undefined' && src instanceof HTMLCanvasElement) ||
+    (typeof OffscreenCanvas !== 'undefined' && src instanceof OffscreenCanvas) ||
+    (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap);
+}
+
+function makeCanvas(width, height) {
+  if (typeof OffscreenCanvas !== 'undefined') return new OffscreenCanvas(width, height);
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
+// The largest centred square: a whole image taken as one face keeps its proportions.
+export function centreSquare(width, height) {
+  const side = Math.min(width, height);
+  return [(width - side) / 2, (height - side) / 2, side, side];
+}
+
+let cropCanvas = null;
+
+// Grey values (0-255) of `box` ([x, y, w, h] in source pixels) scaled to size x size.
+// Transparent or out-of-image areas count as white, as in training (Pillow composites on white).
+export function greyCrop(drawable, box, size, lumaWeights) {
+  if (!cropCanvas || cropCanvas.width !== size) cropCanvas = makeCanvas(size, size);
+  const ctx = cropCanvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, size, size);
+  const [x, y, w, h] = box;
+  ctx.drawImage(drawable.image, x, y, w, h, 0, 0, size, size);
+  const { data } = ctx.getImageData(0, 0, size, size);
+  const [wr, wg, wb] = lumaWeights;
+  const grey = new Float32Array(size * size);
+  for (let i = 0; i < grey.length; i++) {
+    grey[i] = wr * data[4 * i] + wg * data[4 * i + 1] + wb * data[4 * i + 2];
+  }
+  return grey;
+}
