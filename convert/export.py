@@ -35,7 +35,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True):
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
-    dataset = _evaluation_data(data, metadata)
+    dataset = _evaluation_data(data, metadata, progress)
     with atomic_dir(model_dir) as tmp:
         for item in model_dir.iterdir():
             if item.name != TFJS_DIR and item.is_file():
@@ -69,14 +69,14 @@ def convert(model_dir, quantize="uint8", data=None, progress=True):
     return metadata
 
 
-def _evaluation_data(data, metadata):
+def _evaluation_data(data, metadata, progress):
     """The training data set again (same file, same split), or None when not given."""
     if data is None:
         return None
     from train.data import load_dataset
 
     seed = metadata["training"]["config"]["seed"]
-    dataset = load_dataset(data, image_size=metadata["input"]["size"], seed=seed)
+    dataset = load_dataset(data, image_size=metadata["input"]["size"], seed=seed, progress=progress)
     recorded = metadata["training"]["data"]["sha256"]
     if dataset.sha256 != recorded:
         raise FacemoodError(f"{data}: not the data this model was trained on (sha256 {dataset.sha256[:12]}... "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
 
 from common.errors import FacemoodError
 
@@ -57,7 +58,7 @@ class Dataset:
         }
 
 
-def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=0.1):
+def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=0.1, progress=False):
     """Read `path` (FER2013 CSV file or image folder) into a Dataset.
 
     `image_size` resizes folder images (default 48); FER2013 rows are always 48x48.
@@ -67,10 +68,10 @@ def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=
     if not path.exists():
         raise FacemoodError(f"{path}: data path does not exist")
     if path.is_dir():
-        return _load_folder(path, image_size or FER2013_SIZE, seed, val_fraction, test_fraction)
+        return _load_folder(path, image_size or FER2013_SIZE, seed, val_fraction, test_fraction, progress)
     if image_size not in (None, FER2013_SIZE):
         raise FacemoodError(f"{path}: FER2013 images are {FER2013_SIZE}x{FER2013_SIZE}; --image-size must be {FER2013_SIZE}")
-    return _load_fer_csv(path, seed, val_fraction, test_fraction)
+    return _load_fer_csv(path, seed, val_fraction, test_fraction, progress)
 
 
 # --- FER2013 CSV -------------------------------------------------------------------------------
@@ -78,8 +79,8 @@ def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=
 class _HashingReader(io.RawIOBase):
     """Pass bytes through while hashing them, so the file is read once."""
 
-    def __init__(self, f):
-        self.f, self.hash = f, hashlib.sha256()
+    def __init__(self, f, bar):
+        self.f, self.hash, self.bar = f, hashlib.sha256(), bar
 
     def readable(self):
         return True
@@ -87,6 +88,7 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buf):
         n = self.f.readinto(buf)
         self.hash.update(memoryview(buf)[:n])
+        self.bar.update(n)
         return n
 
 
@@ -100,12 +102,13 @@ def _open_text(path, raw):
     return io.TextIOWrapper(stream, encoding="utf-8", newline="")
 
 
-def _load_fer_csv(path, seed, val_fraction, test_fraction):
+def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
     n_pixels = FER2013_SIZE * FER2013_SIZE
     images, labels, splits = [], [], []
     try:
-        with open(path, "rb") as f:
-            raw = _HashingReader(f)
+        with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
+                                         desc=f"reading {path.name}", disable=not progress) as bar:
+            raw = _HashingReader(f, bar)
             text = _open_text(path, raw)
             header = [h.strip() for h in text.readline().strip().split(",")]
             if header[:2] != ["emotion", "pixels"] or header[2:] not in ([], ["Usage"]):
@@ -173,10 +176,11 @@ def _parse_pixels(text, n_pixels, path, line_no):
 
 # --- folder-per-class image tree ----------------------------------------------------------------
 
-def _load_folder(root, image_size, seed, val_fraction, test_fraction):
+def _load_folder(root, image_size, seed, val_fraction, test_fraction, progress):
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     split_dirs = {SPLIT_FOLDERS[p.name.lower()]: p for p in subdirs if p.name.lower() in SPLIT_FOLDERS}
     digest, skipped = hashlib.sha256(), []
+    bar = tqdm(unit=" images", desc=f"reading {root.name}", disable=not progress)
     if split_dirs:
         if "train" not in split_dirs:
             raise FacemoodError(f"{root}: has {', '.join(sorted(split_dirs))} sub-folders but no train/")
@@ -184,7 +188,7 @@ def _load_folder(root, image_size, seed, val_fraction, test_fraction):
         parts = {}
         for name in SPLITS:
             if name in split_dirs:
-                parts[name] = _read_classes(split_dirs[name], labels, image_size, digest, skipped, root,
+                parts[name] = _read_classes(split_dirs[name], labels, image_size, digest, skipped, root, bar,
                                             require_all=(name == "train"))
         if "val" not in parts:
             parts["train"], parts["val"] = _split_off(parts["train"], val_fraction, seed)
@@ -192,9 +196,10 @@ def _load_folder(root, image_size, seed, val_fraction, test_fraction):
             parts["test"] = Split(np.zeros((0, image_size, image_size), np.uint8), np.zeros(0, np.int32))
     else:
         labels = _class_names(root)
-        whole = _read_classes(root, labels, image_size, digest, skipped, root, require_all=True)
+        whole = _read_classes(root, labels, image_size, digest, skipped, root, bar, require_all=True)
         assignment = _stratified_assignment(whole.labels, seed, val_fraction, test_fraction)
         parts = {s: Split(whole.images[assignment == s], whole.labels[assignment == s]) for s in SPLITS}
+    bar.close()
     if len(parts["val"]) == 0:
         raise FacemoodError(f"{root}: too few images to set any aside for validation")
     return Dataset(labels, parts["train"], parts["val"], parts["test"], "image-folder", str(root),
@@ -209,7 +214,7 @@ def _class_names(folder):
     return names
 
 
-def _read_classes(folder, labels, image_size, digest, skipped, root, require_all):
+def _read_classes(folder, labels, image_size, digest, skipped, root, bar, require_all):
     images, targets = [], []
     for index, label in enumerate(labels):
         class_dir = folder / label
@@ -218,6 +223,7 @@ def _read_classes(folder, labels, image_size, digest, skipped, root, require_all
         loaded = 0
         for file in files:
             image = _read_image(file, image_size, digest, root, skipped)
+            bar.update()
             if image is not None:
                 images.append(image)
                 targets.append(index)

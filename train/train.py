@@ -28,7 +28,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True):
     """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict."""
     started = time.time()
     keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed)
+    dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
     _report_skipped(dataset)
     labels = dataset.labels
     model = build_model(len(labels), config.image_size, config.input_size, config.backbone,

@@ -31,6 +31,9 @@ RUNTIME_WASM = [
     "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
     "tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 ]
+# Face detector: BlazeFace as converted to TF.js by @vladmandic/human (MIT), vendored as is.
+DETECTOR_DIR = ROOT / "node_modules" / "@vladmandic" / "human"
+DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
 PAGES = ["index.html"]
 
 
@@ -40,7 +43,7 @@ def render_site(model_dir, out):
     metadata = load_metadata(model_dir)
     tfjs_dir = model_dir / "tfjs"
     _check_shards(tfjs_dir, metadata)
-    runtime = _runtime_files()
+    runtime, detector = _vendored_files()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
     context = _context(metadata, runtime)
@@ -51,6 +54,9 @@ def render_site(model_dir, out):
         (tmp / "vendor").mkdir()
         for path in runtime:
             shutil.copy2(path, tmp / "vendor" / path.name)
+        (tmp / "detector").mkdir()
+        for path in detector:
+            shutil.copy2(path, tmp / "detector" / path.name)
         shutil.copytree(tfjs_dir, tmp / "model")
         (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True))
     return out
@@ -68,12 +74,14 @@ def _check_shards(tfjs_dir, metadata):
             raise FacemoodError(f"{path}: does not match the SHA-256 recorded at conversion; run `build.py convert` again")
 
 
-def _runtime_files():
-    files = [NODE_MODULES / p for p in RUNTIME_SCRIPTS + RUNTIME_WASM]
-    missing = [str(p) for p in files if not p.is_file()]
+def _vendored_files():
+    """(runtime files, detector files) from node_modules, or a clear error when npm has not run."""
+    runtime = [NODE_MODULES / p for p in RUNTIME_SCRIPTS + RUNTIME_WASM]
+    detector = [DETECTOR_DIR / p for p in DETECTOR_FILES]
+    missing = [str(p) for p in runtime + detector if not p.is_file()]
     if missing:
-        raise FacemoodError(f"TF.js runtime not installed ({missing[0]} missing); run `npm ci`")
-    return files
+        raise FacemoodError(f"browser runtime not installed ({missing[0]} missing); run `npm ci`")
+    return runtime, detector
 
 
 def _context(metadata, runtime):

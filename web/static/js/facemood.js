@@ -2,21 +2,25 @@
 //
 //   await facemood.ready                  -> {backend, labels, loadMs} once the model is loaded and warm
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
-//   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label}], ms}
+//   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label, detection}], ms}
+//                                            (every face BlazeFace finds; boxes in source pixels)
 //
 // `src`: a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData. Labels come from metadata.json.
 import { startBackend } from './runtime.js';
 import { loadExpressionModel } from './model.js';
 import { centreSquare, greyCrop, toDrawable } from './image.js';
-import { findFaces } from './faces.js';
+import { faceCrop, loadFaceDetector } from './faces.js';
 
 const MODEL_URL = new URL('../../model/', import.meta.url);
+const DETECTOR_URL = new URL('../../detector/blazeface.json', import.meta.url);
 let model = null;
+let detector = null;
 
 const ready = (async () => {
   const started = performance.now();
   const backend = await startBackend();
-  model = await loadExpressionModel(MODEL_URL);
+  // Both networks download and warm up side by side.
+  [model, detector] = await Promise.all([loadExpressionModel(MODEL_URL), loadFaceDetector(DETECTOR_URL)]);
   return { backend, labels: [...model.metadata.labels], loadMs: performance.now() - started };
 })();
 
@@ -53,9 +57,11 @@ async function classifyFace(src) {
 
 async function classify(src) {
   return withImage(src, async (drawable) => {
-    const boxes = await findFaces(drawable);
-    const all = await model.predict(boxes.map((box) => crop(drawable, box)));
-    return { faces: boxes.map((box, i) => ({ box, ...named(all[i]) })), width: drawable.width, height: drawable.height };
+    const found = await detector.detect(drawable);
+    const margin = model.metadata.crop.margin;
+    const all = await model.predict(found.map(({ box }) => crop(drawable, faceCrop(box, margin))));
+    const faces = found.map(({ box, score }, i) => ({ box: box.map(Math.round), detection: score, ...named(all[i]) }));
+    return { faces, width: drawable.width, height: drawable.height };
   });
 }
 

@@ -9,7 +9,7 @@ async function handleFiles(files) {
   for (const file of files) {
     try {
       const result = await facemood.classify(file);
-      showResult(file.name || 'pasted image', URL.createObjectURL(file), result);
+      showResult(file.name || 'pasted image', URL.createObjectURL(file), result, facemood.metadata.labels);
     } catch (err) {
       showError(file.name || 'pasted image', err.message);
     }

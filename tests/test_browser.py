@@ -1,0 +1,214 @@
+"""The built site in a real Chromium: TF.js loads, images get predictions, scores match Python."""
+import base64
+import io
+import json
+import shutil
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import faces
+from conftest import ARTIFACTS, SHIPPED_MODEL
+
+pytestmark = pytest.mark.browser
+
+# Probability tolerance between the browser and Python on the same quantized model. Both run the
+# same de-quantized float32 weights on the same pixels; only float rounding differs (XNNPACK in
+# WASM vs Eigen in TensorFlow, different summation order over ~50 layers). Measured differences
+# are around 1e-6; 1e-4 leaves room for other CPUs while still catching any real mismatch
+# (a wrong normalization, channel, resize or label order moves probabilities by > 1e-2).
+PARITY_TOLERANCE = 1e-4
+
+
+def png_data_url(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def probe_images(size):
+    """Faces of every kind plus images no face-trained model has seen: flat, noise, gradient."""
+    rng = np.random.default_rng(7)
+    images = [np.asarray(faces.face(m, size, seed=s)) for m in faces.MOUTHS for s in range(3)]
+    images.append(np.full((size, size), 128, np.uint8))
+    images.append(rng.integers(0, 256, (size, size), dtype=np.uint8))
+    images.append(np.tile(np.linspace(0, 255, size).astype(np.uint8), (size, 1)))
+    return images
+
+
+@pytest.fixture(scope="module")
+def tiny_site(tiny_build):
+    from web.serve import start_server
+
+    server, url = start_server(tiny_build["dist"])
+    yield {"dist": tiny_build["dist"], "url": url, "model_dir": tiny_build["model_dir"]}
+    server.shutdown()
+
+
+@pytest.fixture(params=["shipped", "tiny"])
+def site(request):
+    if request.param == "shipped":
+        return {**request.getfixturevalue("shipped_site"), "model_dir": SHIPPED_MODEL}
+    return request.getfixturevalue("tiny_site")
+
+
+def test_page_loads_clean_and_only_talks_to_its_own_origin(site, open_page):
+    page, log = open_page(site["url"])
+    info = page.evaluate("facemood.ready")
+    metadata = json.loads((site["model_dir"] / "metadata.json").read_text())
+    assert info["labels"] == metadata["labels"]
+    assert info["backend"] == "wasm"
+    page.wait_for_selector("body[data-ready=true]")
+    assert "Ready" in page.inner_text("#status")
+    assert log.errors == []
+    origin = urlparse(site["url"]).netloc
+    assert log.requests and all(urlparse(u).netloc == origin for u in log.requests)
+
+
+def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
+    from convert.graph_model import GraphModel
+
+    metadata = json.loads((site["model_dir"] / "metadata.json").read_text())
+    size = metadata["input"]["size"]
+    images = probe_images(size)
+    expected = GraphModel(site["model_dir"] / "tfjs")(np.stack(images)[..., None].astype(np.float32))
+    page, log = open_page(site["url"])
+    results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
+                            [png_data_url(im) for im in images])
+    browser = np.array([[r["scores"][label] for label in metadata["labels"]] for r in results])
+    difference = np.abs(browser - expected).max()
+    assert difference < PARITY_TOLERANCE, f"max |browser - python| = {difference:.2e}"
+    assert [r["label"] for r in results] == [metadata["labels"][i] for i in expected.argmax(1)]
+    assert log.errors == []
+
+
+def test_every_kind_of_source_gives_the_same_scores(tiny_site, open_page):
+    page, log = open_page(tiny_site["url"])
+    url = png_data_url(np.asarray(faces.face("smile", 48, seed=5)))
+    scores = page.evaluate("""async (url) => {
+        const img = new Image(); img.src = url; await img.decode();
+        const canvas = document.createElement('canvas'); canvas.width = 48; canvas.height = 48;
+        canvas.getContext('2d').drawImage(img, 0, 0);
+        const blob = await (await fetch(url)).blob();
+        const file = new File([blob], 'face.png', {type: 'image/png'});
+        const sources = [url, img, canvas, await createImageBitmap(blob), blob, file,
+                         canvas.getContext('2d').getImageData(0, 0, 48, 48)];
+        const out = [];
+        for (const s of sources) out.push((await facemood.classifyFace(s)).scores);
+        return out;
+    }""", url)
+    first = np.array(list(scores[0].values()))
+    for other in scores[1:]:
+        assert np.abs(np.array(list(other.values())) - first).max() < 1e-6
+    assert log.errors == []
+
+
+def astronaut():
+    """A real, public-domain face photo (NASA portrait shipped with scikit-image), 512x512 RGB."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def iou(a, b):
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_classify_finds_faces_with_boxes_in_source_pixels(tiny_site, open_page):
+    """Paste the same face at known places and scales: each box must land where the face went."""
+    page, log = open_page(tiny_site["url"])
+    photo = astronaut()
+    found = page.evaluate("u => facemood.classify(u)", png_data_url(photo))
+    assert len(found["faces"]) == 1
+    reference = found["faces"][0]["box"]
+    assert 100 < reference[0] + reference[2] / 2 < 320 and 40 < reference[1] + reference[3] / 2 < 220
+    # A wide composite: the photo's top half at two scales on a plain background.
+    head = Image.fromarray(photo[:256])
+    canvas = Image.new("RGB", (1200, 500), (70, 80, 90))
+    placements = [(40, 100, 1.0), (620, 60, 1.6)]
+    for x, y, scale in placements:
+        canvas.paste(head.resize((int(512 * scale), int(256 * scale))), (x, y))
+    result = page.evaluate("u => facemood.classify(u)", png_data_url(np.asarray(canvas)))
+    assert (result["width"], result["height"]) == (1200, 500)
+    expected = [[x + reference[0] * s, y + reference[1] * s, reference[2] * s, reference[3] * s]
+                for x, y, s in placements]
+    assert len(result["faces"]) == 2
+    for want in expected:
+        assert max(iou(want, face["box"]) for face in result["faces"]) > 0.6
+    for face in result["faces"]:
+        assert abs(sum(face["scores"].values()) - 1) < 1e-4 and face["label"] in face["scores"]
+    assert result["ms"] > 0 and log.errors == []
+
+
+def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
+    page, _ = open_page(tiny_site["url"])
+    assert page.evaluate("u => facemood.classify(u)", png_data_url(np.asarray(faces.face("smile", 200))))["faces"] == []
+    path = tmp_path / "wall.png"
+    Image.new("RGB", (300, 200), (120, 100, 90)).save(path)
+    page.set_input_files("#file-input", str(path))
+    card = page.wait_for_selector("article.result")
+    assert card.get_attribute("data-faces") == "0"
+    assert "No face found" in card.inner_text()
+
+
+def test_dropped_photo_gets_a_prediction_card(site, open_page, tmp_path):
+    page, log = open_page(site["url"])
+    png = tmp_path / "smile.png"
+    Image.fromarray(astronaut()).save(png)
+    data = base64.b64encode(png.read_bytes()).decode()
+    page.evaluate("""async (data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'smile.png', {type: 'image/png'}));
+        document.getElementById('drop-zone').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""", data)
+    card = page.wait_for_selector("article.result:not(.error)")
+    assert card.get_attribute("data-faces") == "1"
+    assert page.query_selector_all("article.result .face-box")
+    labels = json.loads((site["model_dir"] / "metadata.json").read_text())["labels"]
+    bars = page.query_selector_all("article.result .bar")
+    assert [b.get_attribute("data-class") for b in bars] == labels
+    total = sum(float(b.get_attribute("data-probability")) for b in bars)
+    assert total == pytest.approx(1, abs=1e-4)
+    assert "smile.png" in card.inner_text()
+    assert log.errors == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"dropped-{urlparse(site['url']).port}.png", full_page=True)
+
+
+def test_picked_file_and_undecodable_file(tiny_site, open_page, tmp_path):
+    page, _ = open_page(tiny_site["url"])
+    good, bad = tmp_path / "good.png", tmp_path / "notes.png"
+    Image.fromarray(astronaut()).save(good)
+    bad.write_text("this is not an image")
+    page.set_input_files("#file-input", [str(good), str(bad)])
+    page.wait_for_selector("article.result.error")
+    assert "notes.png" in page.inner_text("article.result.error")
+    assert "cannot decode" in page.inner_text("article.result.error")
+    assert len(page.query_selector_all("article.result:not(.error)")) == 1
+
+
+@pytest.fixture
+def sub_path_site(tiny_site, tmp_path):
+    from web.serve import start_server
+
+    root = tmp_path / "host"
+    shutil.copytree(tiny_site["dist"], root / "some" / "where")
+    (root / "index.html").write_text("host root")
+    server, url = start_server(root)
+    yield url + "some/where/"
+    server.shutdown()
+
+
+def test_relative_urls_work_below_a_sub_path(sub_path_site, open_page):
+    page, log = open_page(sub_path_site)
+    result = page.evaluate("u => facemood.classifyFace(u)", png_data_url(np.asarray(faces.face("open"))))
+    assert result["label"] in result["scores"]
+    assert log.errors == []
+    assert all("/some/where/" in u for u in log.requests if not u.startswith("data:"))
