@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import faces
-from conftest import ARTIFACTS, SHIPPED_MODEL
+from conftest import ARTIFACTS, SHIPPED_MODEL, PageLog
 
 pytestmark = pytest.mark.browser
 
@@ -212,3 +212,39 @@ def test_relative_urls_work_below_a_sub_path(sub_path_site, open_page):
     assert result["label"] in result["scores"]
     assert log.errors == []
     assert all("/some/where/" in u for u in log.requests if not u.startswith("data:"))
+
+
+def test_works_offline_after_the_first_visit(tiny_site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(tiny_site["url"])
+        page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
+        # The worker claims the open page once it has cached every file.
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20000)
+        context.set_offline(True)
+        page.reload()
+        page.evaluate("facemood.ready.then(() => true)")
+        result = page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))
+        assert len(result["faces"]) == 1
+        assert log.errors == []
+    finally:
+        context.close()
+
+
+def test_service_worker_cache_changes_with_the_build(tiny_build, tmp_path):
+    from web.render import render_site
+
+    first = (tiny_build["dist"] / "sw.js").read_text()
+    other = render_site(tiny_build["model_dir"], tmp_path / "again")
+    assert (other / "sw.js").read_text() == first  # same inputs, same cache name
+    metadata = tiny_build["model_dir"] / "metadata.json"
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], copy)
+    data = json.loads(metadata.read_text())
+    data["crop"]["margin"] = 0.3
+    (copy / "metadata.json").write_text(json.dumps(data))
+    changed = render_site(copy, tmp_path / "changed")
+    cache_name = lambda text: text.split("const CACHE = ")[1].split(";")[0]  # noqa: E731
+    assert cache_name((changed / "sw.js").read_text()) != cache_name(first)

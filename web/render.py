@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from common.atomic import atomic_dir
+from common.atomic import atomic_dir, read_json
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 
@@ -34,7 +34,8 @@ RUNTIME_WASM = [
 # Face detector: BlazeFace as converted to TF.js by @vladmandic/human (MIT), vendored as is.
 DETECTOR_DIR = ROOT / "node_modules" / "@vladmandic" / "human"
 DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
-PAGES = ["index.html"]
+PAGES = ["index.html", "model.html"]
+MODEL_PLOTS = ["learning_curves.png", "confusion_matrix.png"]
 
 
 def render_site(model_dir, out):
@@ -46,7 +47,8 @@ def render_site(model_dir, out):
     runtime, detector = _vendored_files()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
-    context = _context(metadata, runtime)
+    metrics = read_json(model_dir / "metrics.json", "model metrics")
+    context = _context(metadata, metrics, runtime)
     with atomic_dir(out) as tmp:
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
@@ -58,8 +60,24 @@ def render_site(model_dir, out):
         for path in detector:
             shutil.copy2(path, tmp / "detector" / path.name)
         shutil.copytree(tfjs_dir, tmp / "model")
+        for name in MODEL_PLOTS:
+            shutil.copy2(model_dir / name, tmp / "model" / name)
         (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True))
+        _write_service_worker(env, tmp)
     return out
+
+
+def _write_service_worker(env, site):
+    """sw.js precaches every file of the site; its cache name is the hash of all their bytes."""
+    digest = hashlib.sha256()
+    files = []
+    for path in sorted(p for p in site.rglob("*") if p.is_file()):
+        relative = path.relative_to(site).as_posix()
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        files += ["./", relative] if relative == "index.html" else [relative]
+    # The three WASM builds are alternatives; the browser fetches only one, but any may be needed offline.
+    (site / "sw.js").write_text(env.get_template("sw.js.j2").render(
+        build_hash=digest.hexdigest()[:16], files_json=json.dumps(files, indent=2)))
 
 
 def _check_shards(tfjs_dir, metadata):
@@ -84,10 +102,20 @@ def _vendored_files():
     return runtime, detector
 
 
-def _context(metadata, runtime):
-    metrics = metadata.get("metrics", {})
-    shipped = metrics.get("quantized") or metrics.get("float") or {}
+def _context(metadata, metrics, runtime):
+    summary = metadata.get("metrics", {})
+    shipped = summary.get("quantized") or summary.get("float") or {}
+    detail_kind = "quantized" if "quantized" in metrics else "float"
+    detail_split = "test" if "test" in metrics.get(detail_kind, {}) else "val"
     return {
+        "arch": metadata["architecture"], "input": metadata["input"], "crop": metadata["crop"],
+        "tfjs": metadata["tfjs"], "training": metadata["training"], "data": metadata["training"]["data"],
+        "summary": summary,
+        "per_class": metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class"),
+        "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
+        "split_names": {"train": "training", "val": "validation", "test": "test"},
+        "kind_names": {"float": "Float (Keras)", "quantized": "As shipped"},
+        "pct": lambda v: f"{v * 100:.1f} %",
         "labels": metadata["labels"],
         "scripts": [f"vendor/{p.name}" for p in runtime if p.suffix == ".js"],
         "accuracy": {split: shipped[split]["accuracy"] for split in ("val", "test")

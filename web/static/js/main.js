@@ -48,3 +48,8 @@ facemood.ready.then(
   },
   (err) => setStatus(`The model could not be loaded: ${err.message}`, 'error'),
 );
+
+// Offline after the first visit: the service worker caches the page, runtime and models.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js').catch((err) => console.warn(`offline mode unavailable: ${err.message}`));
+}
