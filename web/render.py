@@ -17,6 +17,7 @@ from common.metadata import load_metadata
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
+I18N = Path(__file__).resolve().parent / "i18n"
 NODE_MODULES = ROOT / "node_modules" / "@tensorflow"
 # The browser runtime: tfjs-core, two backends (WASM first, plain JS as fallback) and the
 # graph-model loader. Order matters: each UMD bundle extends the global `tf` of the ones before.
@@ -53,6 +54,7 @@ def render_site(model_dir, out):
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
         shutil.copytree(STATIC, tmp / "assets")
+        shutil.copytree(I18N, tmp / "i18n")
         (tmp / "vendor").mkdir()
         for path in runtime:
             shutil.copy2(path, tmp / "vendor" / path.name)
@@ -116,6 +118,7 @@ def _context(metadata, metrics, runtime):
         "split_names": {"train": "training", "val": "validation", "test": "test"},
         "kind_names": {"float": "Float (Keras)", "quantized": "As shipped"},
         "pct": lambda v: f"{v * 100:.1f} %",
+        "en": json.loads((I18N / "en.json").read_text()),
         "labels": metadata["labels"],
         "scripts": [f"vendor/{p.name}" for p in runtime if p.suffix == ".js"],
         "accuracy": {split: shipped[split]["accuracy"] for split in ("val", "test")

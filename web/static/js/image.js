@@ -1,12 +1,19 @@
 // Turns whatever the caller has (URL, <img>, canvas, ImageBitmap, File/Blob, ImageData, <video>)
 // into something drawable, and cuts grey face crops out of it the way the model was trained.
 
-export class ImageInputError extends Error {}
+// `code` and `params` name the message in the UI's language files; `message` is the English one.
+export class ImageInputError extends Error {
+  constructor(code, params, message) {
+    super(message);
+    this.code = code;
+    this.params = params;
+  }
+}
 
 export async function toDrawable(src) {
   if (typeof src === 'string' || src instanceof URL) {
     const response = await fetch(src);
-    if (!response.ok) throw new ImageInputError(`could not fetch ${src} (${response.status})`);
+    if (!response.ok) throw new Error(`could not fetch ${src} (${response.status})`);
     return fromBlob(await response.blob());
   }
   if (typeof Blob !== 'undefined' && src instanceof Blob) return fromBlob(src);
@@ -23,7 +30,7 @@ export async function toDrawable(src) {
     return { image: canvas, width: src.width, height: src.height, close() {} };
   }
   if (isCanvasLike(src)) return { image: src, width: src.width, height: src.height, close() {} };
-  throw new ImageInputError('unsupported image source: give a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData');
+  throw new TypeError('unsupported image source: give a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData');
 }
 
 async function fromBlob(blob) {
@@ -32,7 +39,7 @@ async function fromBlob(blob) {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
     const kind = blob.type || 'this file';
-    throw new ImageInputError(`this browser cannot decode ${kind} as an image`);
+    throw new ImageInputError('cannot_decode', { kind }, `this browser cannot decode ${kind} as an image`);
   }
   return { image: bitmap, width: bitmap.width, height: bitmap.height, close: () => bitmap.close() };
 }

@@ -1,17 +1,30 @@
-// Wires the page: drop, pick or paste images; each is classified on this device.
+// Wires the page: drop, pick or paste images, or turn on the camera; all of it runs on this device.
 import { facemood } from './facemood.js';
-import { setStatus, showError, showResult } from './ui.js';
+import { cameraOn, startCamera, stopCamera } from './camera.js';
+import { loadLanguage, switchLanguage, t } from './i18n.js';
+import { drawLive, redraw, setStatus, showError, showResult } from './ui.js';
 
 const dropZone = document.getElementById('drop-zone');
 const fileInput = document.getElementById('file-input');
+const cameraButton = document.getElementById('camera-toggle');
+const cameraSection = document.getElementById('camera');
+const video = document.getElementById('camera-video');
+const overlay = document.getElementById('camera-overlay');
+const fpsLine = document.getElementById('camera-fps');
+const liveList = document.getElementById('camera-faces');
+const languageButton = document.getElementById('language');
+
+const languageReady = loadLanguage().catch((err) => console.warn(`language files unavailable: ${err.message}`));
 
 async function handleFiles(files) {
+  await facemood.ready;
   for (const file of files) {
+    const name = file.name || t('pasted');
     try {
       const result = await facemood.classify(file);
-      showResult(file.name || 'pasted image', URL.createObjectURL(file), result, facemood.metadata.labels);
+      showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels);
     } catch (err) {
-      showError(file.name || 'pasted image', err.message);
+      showError(name, err);
     }
   }
 }
@@ -27,7 +40,7 @@ dropZone.addEventListener('drop', (event) => {
   handleFiles([...event.dataTransfer.files]);
 });
 dropZone.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' || event.key === ' ') {
+  if (event.target === dropZone && (event.key === 'Enter' || event.key === ' ')) {
     event.preventDefault();
     fileInput.click();
   }
@@ -41,12 +54,49 @@ document.addEventListener('paste', (event) => {
   if (files.length) handleFiles(files);
 });
 
-facemood.ready.then(
-  ({ backend, loadMs }) => {
-    setStatus(`Ready: model loaded in ${Math.round(loadMs)} ms, running on ${backend}. Drop a photo.`, 'ready');
+// Frames per second over the last second of processed frames.
+const frameTimes = [];
+async function classifyFrame(frame) {
+  const result = await facemood.classify(frame);
+  const now = performance.now();
+  frameTimes.push(now);
+  while (frameTimes[0] < now - 1000) frameTimes.shift();
+  fpsLine.textContent = t('fps', { fps: frameTimes.length });
+  fpsLine.dataset.fps = String(frameTimes.length);
+  drawLive(overlay, liveList, frame, result, facemood.metadata.labels);
+}
+
+cameraButton.addEventListener('click', async () => {
+  if (cameraOn()) {
+    stopCamera(video);
+    cameraSection.hidden = true;
+    cameraButton.dataset.i18n = 'camera_start';
+    cameraButton.textContent = t('camera_start');
+    return;
+  }
+  await facemood.ready;
+  cameraSection.hidden = false;
+  try {
+    await startCamera(video, classifyFrame);
+    cameraButton.dataset.i18n = 'camera_stop';
+    cameraButton.textContent = t('camera_stop');
+  } catch (err) {
+    cameraSection.hidden = true;
+    setStatus(err.code || 'camera_failed', { message: err.message }, 'error');
+  }
+});
+
+languageButton.addEventListener('click', async () => {
+  await switchLanguage();
+  redraw();
+});
+
+Promise.all([facemood.ready, languageReady]).then(
+  ([{ backend, loadMs }]) => {
+    setStatus('ready', { ms: Math.round(loadMs), backend }, 'ready');
     document.body.dataset.ready = 'true';
   },
-  (err) => setStatus(`The model could not be loaded: ${err.message}`, 'error'),
+  (err) => setStatus('load_failed', { message: err.message }, 'error'),
 );
 
 // Offline after the first visit: the service worker caches the page, runtime and models.

@@ -1,10 +1,15 @@
-// DOM only: status line and result cards. Text goes in through textContent, never as HTML,
-// so labels and file names can hold anything.
+// DOM only: status line, result cards and the live camera overlay. Text goes in through
+// textContent, never as HTML, so labels and file names can hold anything.
+import { labelText, t } from './i18n.js';
+
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
+const shown = [];  // what is on screen, so a language switch can draw it again
+let status = { key: 'loading', params: {}, kind: 'info' };
 
-export function setStatus(text, kind = 'info') {
-  statusEl.textContent = text;
+export function setStatus(key, params = {}, kind = 'info') {
+  status = { key, params, kind };
+  statusEl.textContent = t(key, params);
   statusEl.dataset.kind = kind;
 }
 
@@ -19,13 +24,19 @@ function percent(p) {
   return `${(p * 100).toFixed(1)} %`;
 }
 
+// A colour per class, stable across images: the same expression always has the same colour.
+const PALETTE = ['#d1495b', '#66a182', '#8e6c8a', '#c98b1b', '#00798c', '#f26419', '#2e4057', '#7d8491'];
+export function colourOf(labels, label) {
+  return PALETTE[labels.indexOf(label) % PALETTE.length];
+}
+
 function scoreBars(scores, top) {
   const list = el('ul', 'bars');
   for (const [label, p] of Object.entries(scores)) {
     const item = el('li', label === top ? 'bar top' : 'bar');
     item.dataset.class = label;
     item.dataset.probability = String(p);
-    item.append(el('span', 'bar-label', label));
+    item.append(el('span', 'bar-label', labelText(label)));
     const track = el('span', 'bar-track');
     const fill = el('span', 'bar-fill');
     fill.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
@@ -36,65 +47,116 @@ function scoreBars(scores, top) {
   return list;
 }
 
-// A colour per class, stable across images: the same expression always has the same colour.
-const PALETTE = ['#d1495b', '#66a182', '#8e6c8a', '#edae49', '#00798c', '#f26419', '#2e4057', '#7d8491'];
-export function colourOf(labels, label) {
-  return PALETTE[labels.indexOf(label) % PALETTE.length];
-}
-
 // The photo with one labelled box per face, boxes placed in percent so they follow the image's size.
-function photoWithBoxes(name, imageUrl, result, labels) {
+function photoWithBoxes(name, imageUrl, result, labels, card) {
   const figure = el('figure', 'photo');
   const frame = el('div', 'frame');
   const img = el('img');
   img.src = imageUrl;
-  img.alt = `Photo ${name}`;
+  img.alt = t('photo_alt', { name });
   frame.append(img);
   result.faces.forEach((face, i) => {
     const [x, y, w, h] = face.box;
-    const box = el('div', 'face-box');
+    const box = el('button', 'face-box');
+    box.type = 'button';
     box.dataset.face = String(i);
+    box.setAttribute('aria-label', `${t('face_n', { n: i + 1 })}: ${labelText(face.label)}`);
     Object.assign(box.style, {
       left: `${(100 * x) / result.width}%`, top: `${(100 * y) / result.height}%`,
       width: `${(100 * w) / result.width}%`, height: `${(100 * h) / result.height}%`,
       borderColor: colourOf(labels, face.label),
     });
-    const tag = el('span', 'face-tag', `${i + 1} ${face.label}`);
+    const tag = el('span', 'face-tag', `${i + 1} ${labelText(face.label)}`);
     tag.style.background = colourOf(labels, face.label);
     box.append(tag);
+    box.addEventListener('click', () => focusFace(card, i));
     frame.append(box);
   });
   figure.append(frame, el('figcaption', null, name));
   return figure;
 }
 
-// One card per image: the photo with boxes, then each face's top expression and its bars.
-export function showResult(name, imageUrl, result, labels) {
+// Clicking a face (its box or its section) highlights both and brings its bars into view.
+function focusFace(card, index) {
+  for (const node of card.querySelectorAll('[data-face]')) {
+    node.classList.toggle('focused', node.dataset.face === String(index));
+  }
+  const section = card.querySelector(`section.face[data-face="${index}"]`);
+  if (section) section.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+}
+
+function resultCard({ name, imageUrl, result, labels }) {
   const card = el('article', 'result');
   card.dataset.faces = String(result.faces.length);
-  card.append(photoWithBoxes(name, imageUrl, result, labels));
+  card.append(photoWithBoxes(name, imageUrl, result, labels, card));
   const details = el('div', 'details');
-  if (result.faces.length === 0) {
-    details.append(el('p', 'no-face', 'No face found in this photo. Faces should be upright, '
-      + 'facing the camera and not too small; a closer crop often helps.'));
-  }
+  if (result.faces.length === 0) details.append(el('p', 'no-face', t('no_face')));
   result.faces.forEach((face, i) => {
     const section = el('section', 'face');
     section.dataset.label = face.label;
-    const prefix = result.faces.length > 1 ? `Face ${i + 1}: ` : '';
-    const verdict = el('h2', 'verdict', `${prefix}${face.label} (${percent(face.scores[face.label])})`);
+    section.dataset.face = String(i);
+    const verdictText = t('verdict', { label: labelText(face.label), percent: percent(face.scores[face.label]) });
+    const prefix = result.faces.length > 1 ? `${t('face_n', { n: i + 1 })}: ` : '';
+    const verdict = el('h2', 'verdict', prefix + verdictText);
     verdict.style.color = colourOf(labels, face.label);
     section.append(verdict, scoreBars(face.scores, face.label));
+    section.addEventListener('click', () => focusFace(card, i));
     details.append(section);
   });
-  details.append(el('p', 'timing', `${result.ms.toFixed(0)} ms on this device`));
+  details.append(el('p', 'timing', t('timing', { ms: result.ms.toFixed(0) })));
   card.append(details);
-  resultsEl.prepend(card);
+  return card;
 }
 
-export function showError(name, message) {
+function errorCard({ name, code, params, message }) {
   const card = el('article', 'result error');
   card.setAttribute('role', 'alert');
-  card.append(el('p', null, `${name}: ${message}`));
-  resultsEl.prepend(card);
+  card.append(el('p', null, `${name}: ${code ? t(code, params) : message}`));
+  return card;
+}
+
+function draw(entry) {
+  return entry.result ? resultCard(entry) : errorCard(entry);
+}
+
+export function showResult(name, imageUrl, result, labels) {
+  const entry = { name, imageUrl, result, labels };
+  shown.push(entry);
+  resultsEl.prepend(draw(entry));
+}
+
+export function showError(name, error) {
+  const entry = { name, code: error.code, params: error.params, message: error.message };
+  shown.push(entry);
+  resultsEl.prepend(draw(entry));
+}
+
+// Draw everything again in the current language.
+export function redraw() {
+  resultsEl.replaceChildren(...shown.map(draw).reverse());
+  setStatus(status.key, status.params, status.kind);
+}
+
+// Live camera: boxes and labels on a canvas over the video, and the faces listed in words.
+export function drawLive(canvas, list, video, result, labels) {
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.lineWidth = Math.max(2, canvas.width / 200);
+  ctx.font = `bold ${Math.max(12, canvas.width / 32)}px system-ui, sans-serif`;
+  const items = result.faces.map((face, i) => {
+    const [x, y, w, h] = face.box;
+    const colour = colourOf(labels, face.label);
+    const text = `${i + 1} ${labelText(face.label)} ${percent(face.scores[face.label])}`;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x, y, w, h);
+    const height = parseInt(ctx.font.match(/(\d+)px/)[1], 10) + 6;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, y - height, ctx.measureText(text).width + 8, height);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 4, y - 6);
+    return el('li', null, text);
+  });
+  list.replaceChildren(...items);
 }

@@ -1,0 +1,50 @@
+// UI text: one JSON file per language (i18n/en.json, i18n/ko.json). The language follows the
+// browser's preference until the person picks one with the switch; the choice is remembered.
+const LANGUAGES = ['en', 'ko'];
+const STORAGE_KEY = 'facemood.language';
+let strings = {};
+let current = 'en';
+
+function preferred() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (LANGUAGES.includes(saved)) return saved;
+  } catch { /* storage may be blocked; fall back to the browser's languages */ }
+  for (const tag of navigator.languages || [navigator.language]) {
+    const base = String(tag).toLowerCase().split('-')[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return 'en';
+}
+
+export async function loadLanguage(language = preferred()) {
+  const response = await fetch(new URL(`../../i18n/${language}.json`, import.meta.url));
+  strings = await response.json();
+  current = language;
+  document.documentElement.lang = language;
+  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
+  if (strings.title) document.title = strings.title;
+  return language;
+}
+
+export function otherLanguage() {
+  return LANGUAGES[(LANGUAGES.indexOf(current) + 1) % LANGUAGES.length];
+}
+
+export async function switchLanguage() {
+  const next = otherLanguage();
+  try { localStorage.setItem(STORAGE_KEY, next); } catch { /* not remembered, still switched */ }
+  return loadLanguage(next);
+}
+
+// The string for `key` with {placeholders} filled in; the key itself when a string is missing.
+export function t(key, params = {}) {
+  const text = strings[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+// A class label as people read it in the current language (the model's own label otherwise).
+export function labelText(label) {
+  return (strings.labels && strings.labels[label]) || label;
+}
