@@ -41,13 +41,15 @@ site: setup  ## render dist/ from the shipped model (no TensorFlow needed)
 serve: site  ## build the site, then serve it on http://127.0.0.1:$(PORT)/
 	$(PY) build.py serve --dir $(OUT) --port $(PORT)
 
-chromium:  ## install Debian's chromium for the browser tests when it is missing (needs root)
-	@if [ -x /usr/bin/chromium ]; then :; \
+# Korean glyphs (fonts-noto-cjk) only make the Korean screenshots legible; the tests do not need them.
+chromium:  ## install Debian's chromium (and CJK fonts) for the browser tests when missing (needs root)
+	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing chromium from Debian ..."; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
-	else echo "warning: /usr/bin/chromium is missing and cannot be installed here; browser tests will fail under CI=true"; fi
+	  echo "installing chromium and fonts-noto-cjk from Debian ..."; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk >/dev/null; }; \
+	elif [ ! -x /usr/bin/chromium ]; then \
+	  echo "warning: /usr/bin/chromium is missing and cannot be installed here; browser tests will fail under CI=true"; fi
 
 test: setup-ml chromium  ## run the whole test suite, browser tests included
 	$(PY) -m pytest $(ARGS)

@@ -46,16 +46,11 @@ def tiny_build(tmp_path_factory, synthetic_folder):
 
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium driven by Playwright. Missing Chromium fails under CI=true, skips elsewhere."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found; install Debian's chromium (`make test` does, as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    """Debian's Chromium driven by Playwright, shared by the browser tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        instance = launch_chromium(playwright)
         yield instance
         instance.close()
 
@@ -100,3 +95,13 @@ def open_page(browser):
     yield _open
     for context in contexts:
         context.close()
+
+
+def launch_chromium(playwright, extra_flags=()):
+    """Debian's Chromium with the project's flags; missing Chromium fails under CI=true, skips elsewhere."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found; install Debian's chromium (`make test` does, as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + list(extra_flags))

@@ -1,0 +1,151 @@
+"""The page as people use it: webcam, languages, focusing a face, phone width; screenshots kept."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ARTIFACTS, PageLog, launch_chromium
+from test_browser import astronaut, png_data_url
+from video import write_y4m
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(tiny_build):
+    from web.serve import start_server
+
+    server, url = start_server(tiny_build["dist"])
+    yield url
+    server.shutdown()
+
+
+def screenshot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def test_webcam_mode_labels_faces_live_with_fps(site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    frame = np.asarray(Image.fromarray(astronaut()).crop((0, 16, 512, 400)).resize((640, 480)))
+    video = write_y4m(tmp_path / "camera.y4m", [frame] * 10)
+    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+             f"--use-file-for-fake-video-capture={video}"]
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, flags)
+        try:
+            page = browser.new_page()
+            log = PageLog(page)
+            page.goto(site)
+            page.wait_for_selector("body[data-ready=true]")
+            page.click("#camera-toggle")
+            page.wait_for_function("Number(document.getElementById('camera-fps').dataset.fps || 0) > 0",
+                                   timeout=30000)
+            page.wait_for_function("document.querySelectorAll('#camera-faces li').length === 1", timeout=30000)
+            assert page.get_attribute("#camera-video", "playsinline") is not None
+            assert page.evaluate("document.getElementById('camera-video').muted")
+            screenshot(page, "webcam")
+            page.click("#camera-toggle")
+            assert page.is_hidden("#camera")
+            assert page.evaluate("document.getElementById('camera-video').srcObject") is None
+            assert log.errors == []
+        finally:
+            browser.close()
+
+
+def test_camera_permission_denied_is_explained(site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>
+            Promise.reject(new DOMException('denied', 'NotAllowedError')); }""")
+        page.click("#camera-toggle")
+        page.wait_for_selector("#status[data-kind=error]")
+        assert "permission was denied" in page.inner_text("#status")
+    finally:
+        context.close()
+
+
+def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
+    context = browser.new_context(locale="ko-KR")
+    try:
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.evaluate("document.documentElement.lang") == "ko"
+        assert "사진" in page.inner_text("#drop-zone")
+        path = tmp_path / "photo.png"
+        Image.fromarray(astronaut()).save(path)
+        page.set_input_files("#file-input", str(path))
+        page.wait_for_selector("article.result")
+        screenshot(page, "korean")
+        page.click("#language")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert "Drop photos here" in page.inner_text("#drop-zone")
+        assert page.query_selector("article.result .timing").inner_text().endswith("on this device")
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.evaluate("document.documentElement.lang") == "en"  # the choice is remembered
+        assert log.errors == []
+    finally:
+        context.close()
+
+
+def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        screenshot(page, "empty-phone")
+        head = Image.fromarray(astronaut()[:300])
+        group = Image.new("RGB", (1100, 340), (60, 70, 80))
+        group.paste(head, (0, 20))
+        group.paste(head.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (560, 20))
+        path = tmp_path / "group.png"
+        group.save(path)
+        page.set_input_files("#file-input", str(path))
+        card = page.wait_for_selector("article.result")
+        assert card.get_attribute("data-faces") == "2"
+        page.click(".face-box[data-face='1']")
+        assert "focused" in page.get_attribute("section.face[data-face='1']", "class")
+        assert "focused" not in page.get_attribute("section.face[data-face='0']", "class")
+        # Nothing sticks out sideways on a 360 px screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        screenshot(page, "group-phone")
+    finally:
+        context.close()
+
+
+def test_keyboard_opens_the_file_picker(site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        page.focus("#drop-zone")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        assert chooser.value.is_multiple()
+        screenshot(page, "empty-desktop")
+    finally:
+        context.close()
+
+
+def test_model_card_renders_metrics_and_plots(site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(site + "model.html")
+        assert "model card" in page.inner_text("h1")
+        for image in page.query_selector_all(".plots img"):
+            assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)
+        assert page.query_selector_all("table")
+        screenshot(page, "model-card")
+        assert log.errors == []
+    finally:
+        context.close()
