@@ -248,3 +248,48 @@ def test_service_worker_cache_changes_with_the_build(tiny_build, tmp_path):
     changed = render_site(copy, tmp_path / "changed")
     cache_name = lambda text: text.split("const CACHE = ")[1].split(";")[0]  # noqa: E731
     assert cache_name((changed / "sw.js").read_text()) != cache_name(first)
+
+
+def test_content_security_policy_holds_with_no_violation(tiny_site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script("""window.__violations = [];
+            document.addEventListener('securitypolicyviolation',
+                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+        log = PageLog(page)
+        page.goto(tiny_site["url"])
+        page.evaluate("facemood.ready.then(() => true)")
+        page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))
+        policy = page.get_attribute("meta[http-equiv=Content-Security-Policy]", "content")
+        assert "script-src 'self' 'wasm-unsafe-eval'" in policy and "unsafe-inline" not in policy
+        assert page.evaluate("window.__violations") == []
+        # The policy is enforced: an injected inline script does not run.
+        page.evaluate("""() => { const s = document.createElement('script');
+            s.textContent = 'window.__inline = true'; document.body.append(s); }""")
+        assert page.evaluate("window.__inline === undefined")
+        assert log.errors == [] or all("Content Security Policy" in e for e in log.errors)
+    finally:
+        context.close()
+
+
+def test_corrupted_shard_is_refused_with_a_clear_message(tiny_site, browser, tmp_path):
+    from web.serve import start_server
+
+    dist = tmp_path / "dist"
+    shutil.copytree(tiny_site["dist"], dist)
+    shard = next((dist / "model").glob("*.bin"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    server, url = start_server(dist)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#status[data-kind=error]")
+        text = page.inner_text("#status")
+        assert f"model/{shard.name} is damaged or incomplete" in text
+    finally:
+        context.close()
+        server.shutdown()

@@ -36,6 +36,11 @@ RUNTIME_WASM = [
 DETECTOR_DIR = ROOT / "node_modules" / "@vladmandic" / "human"
 DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
 PAGES = ["index.html", "model.html"]
+# Only this site's own scripts, models and workers; images also from blob:/data: (the person's own
+# photos); WebAssembly compiled from our vendored binaries; nothing inline, nothing elsewhere.
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+       "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; connect-src 'self' blob: data:; "
+       "style-src 'self'; object-src 'none'; base-uri 'self'; form-action 'none'")
 MODEL_PLOTS = ["learning_curves.png", "confusion_matrix.png"]
 
 
@@ -65,8 +70,16 @@ def render_site(model_dir, out):
         for name in MODEL_PLOTS:
             shutil.copy2(model_dir / name, tmp / "model" / name)
         (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True))
+        _write_integrity(tmp, ["model", "detector"])
         _write_service_worker(env, tmp)
     return out
+
+
+def _write_integrity(site, folders):
+    """integrity.json: SHA-256 of every model file, checked by the page before it loads a model."""
+    hashes = {path.relative_to(site).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+              for folder in folders for path in sorted((site / folder).iterdir()) if path.is_file()}
+    (site / "integrity.json").write_text(json.dumps(hashes, indent=1, sort_keys=True))
 
 
 def _write_service_worker(env, site):
@@ -119,6 +132,7 @@ def _context(metadata, metrics, runtime):
         "kind_names": {"float": "Float (Keras)", "quantized": "As shipped"},
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
+        "csp": CSP,
         "labels": metadata["labels"],
         "scripts": [f"vendor/{p.name}" for p in runtime if p.suffix == ".js"],
         "accuracy": {split: shipped[split]["accuracy"] for split in ("val", "test")

@@ -1,6 +1,7 @@
 // Where the faces are: BlazeFace (a TF.js graph model vendored from @vladmandic/human, MIT),
 // run on the image letterboxed into its 256x256 input. Boxes come back in source pixels.
 import { tf } from './runtime.js';
+import { loadVerifiedGraphModel } from './loader.js';
 
 const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, not faces
 const MAX_OVERLAP = 0.3;    // IoU above which two boxes are the same face
@@ -40,7 +41,7 @@ function suppressOverlaps(candidates) {
 }
 
 export async function loadFaceDetector(modelUrl) {
-  const network = await tf.loadGraphModel(modelUrl.href);
+  const network = await loadVerifiedGraphModel(modelUrl);
   const size = network.inputs[0].shape[1];
   const anchors = anchorCentres(size);
 

@@ -1,11 +1,13 @@
 // The expression model: metadata.json says what it expects, model.json + shards are the network.
 import { tf } from './runtime.js';
+import { loadVerifiedGraphModel, verifiedFetch } from './loader.js';
 
 export async function loadExpressionModel(baseUrl) {
-  const response = await fetch(new URL('metadata.json', baseUrl));
-  if (!response.ok) throw new Error(`model metadata not found (${response.status})`);
-  const metadata = await response.json();
-  const network = await tf.loadGraphModel(new URL('model.json', baseUrl).href);
+  const [metadataBytes, network] = await Promise.all([
+    verifiedFetch(new URL('metadata.json', baseUrl)),
+    loadVerifiedGraphModel(new URL('model.json', baseUrl)),
+  ]);
+  const metadata = JSON.parse(new TextDecoder().decode(metadataBytes));
   const size = metadata.input.size;
 
   // Class probabilities for each crop (Float32Array of size*size grey values, 0-255).

@@ -1,0 +1,58 @@
+// Loads a TF.js graph model only after checking every file against the site's integrity.json
+// (SHA-256 of each model file, written when the site was built). A truncated or altered shard
+// is refused with a clear message instead of producing wrong predictions.
+import { tf } from './runtime.js';
+
+const SITE_ROOT = new URL('../../', import.meta.url);
+let manifest = null;
+
+async function integrityManifest() {
+  if (!manifest) {
+    const response = await fetch(new URL('integrity.json', SITE_ROOT));
+    if (!response.ok) throw new Error(`integrity.json missing (${response.status})`);
+    manifest = await response.json();
+  }
+  return manifest;
+}
+
+async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// The bytes of `url`, or an error naming the file when they are not the ones the site was built with.
+export async function verifiedFetch(url) {
+  const path = url.href.slice(SITE_ROOT.href.length);
+  const expected = (await integrityManifest())[path];
+  if (!expected) throw new Error(`${path} is not listed in integrity.json`);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${path} could not be loaded (${response.status})`);
+  const bytes = await response.arrayBuffer();
+  if (await sha256Hex(bytes) !== expected) {
+    throw new Error(`${path} is damaged or incomplete (checksum mismatch); reload the page`);
+  }
+  return bytes;
+}
+
+export async function loadVerifiedGraphModel(modelUrl) {
+  const spec = JSON.parse(new TextDecoder().decode(await verifiedFetch(modelUrl)));
+  const groups = spec.weightsManifest;
+  const buffers = await Promise.all(groups.flatMap((g) => g.paths.map((p) => verifiedFetch(new URL(p, modelUrl)))));
+  const weightData = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let offset = 0;
+  for (const b of buffers) {
+    weightData.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  const artifacts = {
+    modelTopology: spec.modelTopology,
+    weightSpecs: groups.flatMap((g) => g.weights),
+    weightData: weightData.buffer,
+    format: spec.format,
+    generatedBy: spec.generatedBy,
+    convertedBy: spec.convertedBy,
+    signature: spec.signature,
+    userDefinedMetadata: spec.userDefinedMetadata,
+  };
+  return tf.loadGraphModel(tf.io.fromMemory(artifacts));
+}
