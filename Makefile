@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert all setup setup-ml chromium clean
+.PHONY: help site serve test train convert all setup setup-ml chromium clean bench-crop-margin
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -64,6 +64,10 @@ convert: setup-ml  ## convert MODEL to quantized TF.js shards (DATA=... also mea
 all: setup-ml  ## train, convert and render the site from DATA=...
 	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) build.py all --data $(DATA) --model-dir $(MODEL) --quantize $(QUANTIZE) --out $(OUT) $(ARGS)
+
+bench-crop-margin: setup-ml chromium  ## measure the best crop margin around detected faces (DATA=fer2013.csv.gz)
+	@test -n "$(DATA)" || { echo "error: give the data set: make bench-crop-margin DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) -m bench.crop_margin --data $(DATA) --model-dir $(MODEL)
 
 clean:  ## remove build outputs (keeps the shipped model and the installs)
 	rm -rf $(OUT) .pytest_cache test-artifacts

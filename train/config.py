@@ -14,6 +14,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     label_smoothing: float = 0.1
     dropout: float = 0.2
+    augment: float = 1.0
     patience: int = 6
     max_steps: int = 0
     seed: int = 0
@@ -31,6 +32,7 @@ HELP = {
     "learning_rate": "peak Adam learning rate (cosine decay to 2%% of it)",
     "label_smoothing": "label smoothing of the cross-entropy",
     "dropout": "dropout before the classification layer",
+    "augment": "strength of the augmentation (scales rotation, zoom, shift, brightness, contrast); 0 = none",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",

@@ -3,7 +3,8 @@
 //   await facemood.ready                  -> {backend, labels, loadMs} once the model is loaded and warm
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
 //   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label, detection}], ms}
-//                                            (every face BlazeFace finds; boxes in source pixels)
+//                                            (every face BlazeFace finds; boxes in source pixels;
+//                                            options {margin} overrides metadata.json's crop margin)
 //
 // `src`: a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData. Labels come from metadata.json.
 import { startBackend } from './runtime.js';
@@ -55,10 +56,10 @@ async function classifyFace(src) {
   });
 }
 
-async function classify(src) {
+async function classify(src, { margin } = {}) {
   return withImage(src, async (drawable) => {
     const found = await detector.detect(drawable);
-    const margin = model.metadata.crop.margin;
+    margin = margin ?? model.metadata.crop.margin;
     const all = await model.predict(found.map(({ box }) => crop(drawable, faceCrop(box, margin))));
     const faces = found.map(({ box, score }, i) => ({ box: box.map(Math.round), detection: score, ...named(all[i]) }));
     return { faces, width: drawable.width, height: drawable.height };
