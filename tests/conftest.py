@@ -105,3 +105,15 @@ def launch_chromium(playwright, extra_flags=()):
             pytest.fail(message)
         pytest.skip(message)
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + list(extra_flags))
+
+
+def wait_until(page, expression, timeout=30.0):
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function compiles its
+    predicate with eval, which the site's Content-Security-Policy rightly forbids.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
+        page.wait_for_timeout(100)

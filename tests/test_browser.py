@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import faces
-from conftest import ARTIFACTS, SHIPPED_MODEL, PageLog
+from conftest import ARTIFACTS, SHIPPED_MODEL, PageLog, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -222,7 +222,7 @@ def test_works_offline_after_the_first_visit(tiny_site, browser):
         page.goto(tiny_site["url"])
         page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
         # The worker claims the open page once it has cached every file.
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20000)
+        wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
         context.set_offline(True)
         page.reload()
         page.evaluate("facemood.ready.then(() => true)")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS, PageLog, launch_chromium
+from conftest import ARTIFACTS, PageLog, launch_chromium, wait_until
 from test_browser import astronaut, png_data_url
 from video import write_y4m
 
@@ -11,12 +11,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def site(tiny_build):
-    from web.serve import start_server
-
-    server, url = start_server(tiny_build["dist"])
-    yield url
-    server.shutdown()
+def site(shipped_site):
+    """The site as people get it: the shipped model."""
+    return shipped_site["url"]
 
 
 def screenshot(page, name):
@@ -39,9 +36,8 @@ def test_webcam_mode_labels_faces_live_with_fps(site, tmp_path):
             page.goto(site)
             page.wait_for_selector("body[data-ready=true]")
             page.click("#camera-toggle")
-            page.wait_for_function("Number(document.getElementById('camera-fps').dataset.fps || 0) > 0",
-                                   timeout=30000)
-            page.wait_for_function("document.querySelectorAll('#camera-faces li').length === 1", timeout=30000)
+            wait_until(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
+            wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
             assert page.get_attribute("#camera-video", "playsinline") is not None
             assert page.evaluate("document.getElementById('camera-video').muted")
             screenshot(page, "webcam")
@@ -83,7 +79,7 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.wait_for_selector("article.result")
         screenshot(page, "korean")
         page.click("#language")
-        page.wait_for_function("document.documentElement.lang === 'en'")
+        wait_until(page, "document.documentElement.lang === 'en'")
         assert "Drop photos here" in page.inner_text("#drop-zone")
         assert page.query_selector("article.result .timing").inner_text().endswith("on this device")
         page.reload()
