@@ -179,7 +179,7 @@ def test_dropped_photo_gets_a_prediction_card(site, open_page, tmp_path):
     assert "smile.png" in card.inner_text()
     assert log.errors == []
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"dropped-{urlparse(site['url']).port}.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"dropped-{site['model_dir'].name}.png", full_page=True)
 
 
 def test_picked_file_and_undecodable_file(tiny_site, open_page, tmp_path):
