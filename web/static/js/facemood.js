@@ -61,8 +61,10 @@ async function classify(src, { margin } = {}) {
     const found = await detector.detect(drawable);
     margin = margin ?? model.metadata.crop.margin;
     const all = await model.predict(found.map(({ box }) => crop(drawable, faceCrop(box, margin))));
-    const faces = found.map(({ box, score }, i) => ({ box: box.map(Math.round), detection: score, ...named(all[i]) }));
-    return { faces, width: drawable.width, height: drawable.height };
+    // Back to the source's pixels when a huge photo was scaled down for the work.
+    const toSource = (v) => Math.round(v / drawable.scale);
+    const faces = found.map(({ box, score }, i) => ({ box: box.map(toSource), detection: score, ...named(all[i]) }));
+    return { faces, width: toSource(drawable.width), height: toSource(drawable.height) };
   });
 }
 

@@ -1,0 +1,113 @@
+"""Every way a photo reaches the page, and the photos people really have: rotated by EXIF, grey,
+transparent, CMYK, huge, pasted, many at once, undecodable."""
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import PageLog, wait_until
+from test_browser import astronaut, iou
+
+pytestmark = pytest.mark.browser
+
+# Where the astronaut's face is in the 512x512 photo, as a rough box [x, y, w, h].
+FACE = [170, 70, 110, 110]
+
+
+@pytest.fixture
+def page(shipped_site, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.log = PageLog(page)
+    page.goto(shipped_site["url"])
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    context.close()
+
+
+def classify_file(page, path, mime):
+    data = base64.b64encode(path.read_bytes()).decode()
+    return page.evaluate("""async ([data, mime]) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        return facemood.classify(new File([bytes], 'photo', {type: mime}));
+    }""", [data, mime])
+
+
+def test_exif_orientation_is_honoured(page, tmp_path):
+    # Stored sideways with orientation 6 ("rotate 90 degrees clockwise to display"), as phones do.
+    stored = Image.fromarray(astronaut()).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    stored.save(path, quality=92, exif=exif)
+    result = classify_file(page, path, "image/jpeg")
+    assert (result["width"], result["height"]) == (512, 512)
+    assert len(result["faces"]) == 1 and iou(result["faces"][0]["box"], FACE) > 0.4
+
+
+@pytest.mark.parametrize("mode, suffix, mime", [("L", ".jpg", "image/jpeg"), ("RGBA", ".png", "image/png"),
+                                                ("CMYK", ".jpg", "image/jpeg")])
+def test_grey_transparent_and_cmyk_photos(page, tmp_path, mode, suffix, mime):
+    image = Image.fromarray(astronaut())
+    if mode == "RGBA":
+        alpha = Image.new("L", image.size, 255)
+        alpha.paste(0, (0, 300, 512, 512))  # bottom transparent
+        image.putalpha(alpha)
+    else:
+        image = image.convert(mode)
+    path = tmp_path / f"photo{suffix}"
+    image.save(path)
+    result = classify_file(page, path, mime)
+    assert len(result["faces"]) == 1 and iou(result["faces"][0]["box"], FACE) > 0.4
+
+
+def test_huge_photo_is_scaled_down_and_the_page_stays_responsive(page, tmp_path):
+    canvas = Image.new("RGB", (8000, 6000), (90, 100, 110))
+    canvas.paste(Image.fromarray(astronaut()).resize((2048, 2048)), (3000, 2000))
+    path = tmp_path / "huge.jpg"
+    canvas.save(path, quality=70)
+    page.evaluate("""() => { window.__longTasks = [];
+        new PerformanceObserver(list => list.getEntries().forEach(e => window.__longTasks.push(e.duration)))
+            .observe({type: 'longtask'}); }""")
+    page.set_input_files("#file-input", str(path))
+    card = page.wait_for_selector("article.result", timeout=60000)
+    assert card.get_attribute("data-faces") == "1"
+    result = classify_file(page, path, "image/jpeg")
+    assert (result["width"], result["height"]) == (8000, 6000)
+    expected = [3000 + FACE[0] * 4, 2000 + FACE[1] * 4, FACE[2] * 4, FACE[3] * 4]
+    assert iou(result["faces"][0]["box"], expected) > 0.4
+    # Decoding and down-scaling happen off the main thread; no single task blocks for a second.
+    assert max(page.evaluate("window.__longTasks") or [0]) < 1000
+
+
+def test_pasted_image(page):
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).save(buffer, format="PNG")
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'clipboard.png', {type: 'image/png'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
+    }""", base64.b64encode(buffer.getvalue()).decode())
+    card = page.wait_for_selector("article.result")
+    assert card.get_attribute("data-faces") == "1"
+
+
+def test_several_files_at_once_make_a_strip_of_results(page, tmp_path):
+    paths = []
+    for i, flip in enumerate([False, True, False]):
+        image = Image.fromarray(astronaut())
+        if flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        paths.append(tmp_path / f"photo{i}.png")
+        image.save(paths[-1])
+    heic = tmp_path / "iphone.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    page.set_input_files("#file-input", [str(p) for p in paths] + [str(heic)])
+    wait_until(page, "document.querySelectorAll('article.result').length === 4")
+    assert len(page.query_selector_all("article.result:not(.error)")) == 3
+    error = page.inner_text("article.result.error")
+    assert "iphone.heic" in error and "cannot decode" in error
+    assert page.log.errors == []
