@@ -45,14 +45,20 @@ def tiny_build(tmp_path_factory, synthetic_folder):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium driven by Playwright, shared by the browser tests."""
+def playwright():
+    """One Playwright driver for the whole session (its sync API allows only one at a time)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        instance = launch_chromium(playwright)
-        yield instance
-        instance.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's Chromium driven by Playwright, shared by the browser tests."""
+    instance = launch_chromium(playwright)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture(scope="session")

@@ -293,3 +293,46 @@ def test_corrupted_shard_is_refused_with_a_clear_message(tiny_site, browser, tmp
     finally:
         context.close()
         server.shutdown()
+
+
+def test_labels_and_file_names_are_never_inserted_as_html(tiny_build, browser, tmp_path):
+    """A class folder named like markup must show as text, never run."""
+    from web.render import render_site
+    from web.serve import start_server
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    evil = "<img src=x onerror=alert(1)>"
+    renamed = dict(zip(metadata["labels"], [evil, "<b>bold</b>", "smile"]))
+    metadata["labels"] = [renamed[label] for label in metadata["labels"]]
+    counts = metadata["training"]["data"]["counts"]
+    for split in counts:
+        counts[split] = {renamed[label]: n for label, n in counts[split].items()}
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    dist = render_site(model_dir, tmp_path / "dist")
+    server, url = start_server(dist)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]")
+        photo = tmp_path / "<img src=y onerror=alert(2)>.png"
+        Image.fromarray(astronaut()).save(photo)
+        page.set_input_files("#file-input", str(photo))
+        page.wait_for_selector("article.result")
+        page.click("#language")  # redraw in another language, through the same code
+        page.wait_for_selector("article.result")
+        assert dialogs == []
+        injected = page.evaluate("""() => [...document.querySelectorAll('img[src=x], img[src=y], article b')]
+            .map(e => e.outerHTML)""")
+        assert injected == []
+        text = page.inner_text("article.result")
+        assert evil in text or "<b>bold</b>" in text or "smile" in text
+        assert "<img src=y onerror=alert(2)>.png" in text
+        assert evil in page.inner_text("footer")
+    finally:
+        context.close()
+        server.shutdown()

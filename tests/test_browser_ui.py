@@ -21,32 +21,29 @@ def screenshot(page, name):
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def test_webcam_mode_labels_faces_live_with_fps(site, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
     frame = np.asarray(Image.fromarray(astronaut()).crop((0, 16, 512, 400)).resize((640, 480)))
     video = write_y4m(tmp_path / "camera.y4m", [frame] * 10)
     flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              f"--use-file-for-fake-video-capture={video}"]
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, flags)
-        try:
-            page = browser.new_page()
-            log = PageLog(page)
-            page.goto(site)
-            page.wait_for_selector("body[data-ready=true]")
-            page.click("#camera-toggle")
-            wait_until(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
-            wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
-            assert page.get_attribute("#camera-video", "playsinline") is not None
-            assert page.evaluate("document.getElementById('camera-video').muted")
-            screenshot(page, "webcam")
-            page.click("#camera-toggle")
-            assert page.is_hidden("#camera")
-            assert page.evaluate("document.getElementById('camera-video').srcObject") is None
-            assert log.errors == []
-        finally:
-            browser.close()
+    browser = launch_chromium(playwright, flags)
+    try:
+        page = browser.new_page()
+        log = PageLog(page)
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("#camera-toggle")
+        wait_until(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
+        wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+        assert page.get_attribute("#camera-video", "playsinline") is not None
+        assert page.evaluate("document.getElementById('camera-video').muted")
+        screenshot(page, "webcam")
+        page.click("#camera-toggle")
+        assert page.is_hidden("#camera")
+        assert page.evaluate("document.getElementById('camera-video').srcObject") is None
+        assert log.errors == []
+    finally:
+        browser.close()
 
 
 def test_camera_permission_denied_is_explained(site, browser):

@@ -179,27 +179,24 @@ def _parse_pixels(text, n_pixels, path, line_no):
 def _load_folder(root, image_size, seed, val_fraction, test_fraction, progress):
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     split_dirs = {SPLIT_FOLDERS[p.name.lower()]: p for p in subdirs if p.name.lower() in SPLIT_FOLDERS}
+    if split_dirs and "train" not in split_dirs:
+        raise FacemoodError(f"{root}: has {', '.join(sorted(split_dirs))} sub-folders but no train/")
+    labels = _class_names(split_dirs.get("train", root))
     digest, skipped = hashlib.sha256(), []
-    bar = tqdm(unit=" images", desc=f"reading {root.name}", disable=not progress)
-    if split_dirs:
-        if "train" not in split_dirs:
-            raise FacemoodError(f"{root}: has {', '.join(sorted(split_dirs))} sub-folders but no train/")
-        labels = _class_names(split_dirs["train"])
-        parts = {}
-        for name in SPLITS:
-            if name in split_dirs:
-                parts[name] = _read_classes(split_dirs[name], labels, image_size, digest, skipped, root, bar,
-                                            require_all=(name == "train"))
-        if "val" not in parts:
-            parts["train"], parts["val"] = _split_off(parts["train"], val_fraction, seed)
-        if "test" not in parts:
-            parts["test"] = Split(np.zeros((0, image_size, image_size), np.uint8), np.zeros(0, np.int32))
-    else:
-        labels = _class_names(root)
-        whole = _read_classes(root, labels, image_size, digest, skipped, root, bar, require_all=True)
-        assignment = _stratified_assignment(whole.labels, seed, val_fraction, test_fraction)
-        parts = {s: Split(whole.images[assignment == s], whole.labels[assignment == s]) for s in SPLITS}
-    bar.close()
+    with tqdm(unit=" images", desc=f"reading {root.name}", disable=not progress) as bar:
+        def read(folder, require_all):
+            return _read_classes(folder, labels, image_size, digest, skipped, root, bar, require_all)
+
+        if split_dirs:
+            parts = {name: read(split_dirs[name], name == "train") for name in SPLITS if name in split_dirs}
+            if "val" not in parts:
+                parts["train"], parts["val"] = _split_off(parts["train"], val_fraction, seed)
+            if "test" not in parts:
+                parts["test"] = Split(np.zeros((0, image_size, image_size), np.uint8), np.zeros(0, np.int32))
+        else:
+            whole = read(root, True)
+            assignment = _stratified_assignment(whole.labels, seed, val_fraction, test_fraction)
+            parts = {s: Split(whole.images[assignment == s], whole.labels[assignment == s]) for s in SPLITS}
     if len(parts["val"]) == 0:
         raise FacemoodError(f"{root}: too few images to set any aside for validation")
     return Dataset(labels, parts["train"], parts["val"], parts["test"], "image-folder", str(root),

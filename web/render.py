@@ -51,7 +51,7 @@ def render_site(model_dir, out):
     tfjs_dir = model_dir / "tfjs"
     _check_shards(tfjs_dir, metadata)
     runtime, detector = _vendored_files()
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html.j2"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
     metrics = read_json(model_dir / "metrics.json", "model metrics")
     context = _context(metadata, metrics, runtime)

@@ -1,0 +1,143 @@
+"""Bad input never crashes a loader, and a failed write never leaves a half-built output."""
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import faces
+from common.atomic import atomic_dir
+from common.errors import FacemoodError
+from train.data import load_dataset
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_random_bytes_as_csv_give_a_clean_error(tmp_path, data):
+    path = tmp_path / "data.csv"
+    path.write_bytes(data)
+    with pytest.raises(FacemoodError):
+        load_dataset(path)
+
+
+@FUZZ
+@given(rows=st.lists(st.tuples(st.text(max_size=4), st.text(max_size=40), st.sampled_from(
+    ["Training", "PublicTest", "PrivateTest", "", "x"])), max_size=6))
+def test_malformed_rows_give_a_clean_error(tmp_path, rows):
+    path = tmp_path / "fer.csv"
+    path.write_text("emotion,pixels,Usage\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    with pytest.raises(FacemoodError):
+        load_dataset(path)
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=400), min_size=1, max_size=4))
+def test_random_image_files_are_skipped_not_fatal(tmp_path_factory, blobs):
+    root = faces.write_class_folders(tmp_path_factory.mktemp("fuzz"), per_class=4, classes=("a", "b"))
+    for i, blob in enumerate(blobs):
+        (root / "a" / f"junk{i}.jpg").write_bytes(blob)
+    dataset = load_dataset(root)
+    assert len(dataset.skipped) == len(blobs)
+    assert sum(len(dataset.split(s)) for s in ("train", "val", "test")) == 8
+
+
+def test_symlink_loop_and_non_image_entries_do_not_hang(tmp_path):
+    root = faces.write_class_folders(tmp_path / "d", per_class=5, classes=("a", "b"))
+    (root / "a" / "loop").symlink_to(root / "a")
+    (root / "a" / "loop.jpg").symlink_to(root / "a" / "loop.jpg")  # a link to itself
+    dataset = load_dataset(root)
+    assert len(dataset.skipped) == 1 and dataset.labels == ["a", "b"]
+
+
+def test_atomic_dir_keeps_the_old_output_when_writing_fails_midway(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("complete old output")
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("half of the new output")
+            raise OSError(28, "No space left on device (disk full, simulated)")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+
+
+def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, monkeypatch):
+    from conftest import SHIPPED_MODEL
+    from web import render
+
+    dist = render.render_site(SHIPPED_MODEL, tmp_path / "dist")
+    before = {p.relative_to(dist): p.read_bytes() for p in dist.rglob("*") if p.is_file()}
+    calls = {"n": 0}
+    real_copy = shutil.copy2
+
+    def failing_copy(src, dst, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(render.shutil, "copy2", failing_copy)
+    with pytest.raises(OSError):
+        render.render_site(SHIPPED_MODEL, dist)
+    after = {p.relative_to(dist): p.read_bytes() for p in dist.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
+
+
+def test_training_failure_leaves_the_model_folder_untouched(tmp_path, monkeypatch):
+    from train import train as training
+    from train.config import TrainConfig
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(faces_model_stub(tmp_path), model_dir)
+    before = sorted(p.name for p in model_dir.iterdir())
+    data = faces.write_class_folders(tmp_path / "data", per_class=6)
+
+    def broken_plot(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training, "plot_learning_curves", broken_plot)
+    with pytest.raises(OSError):
+        training.train(data, model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8, input_size=48),
+                       progress=False)
+    assert sorted(p.name for p in model_dir.iterdir()) == before
+    assert (model_dir / "metadata.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "model", "stub"]
+
+
+def faces_model_stub(tmp_path):
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "metadata.json").write_text("{}")
+    (stub / "model.h5").write_bytes(b"previous model")
+    return stub
+
+
+def test_metadata_from_another_version_or_tool_is_refused(tmp_path):
+    from common.metadata import load_metadata
+
+    (tmp_path / "metadata.json").write_text('{"format": "facemood-model", "format_version": 99, "labels": ["a", "b"]}')
+    with pytest.raises(FacemoodError, match="format version 99 is not supported"):
+        load_metadata(tmp_path)
+    (tmp_path / "metadata.json").write_text('{"labels": ["a", "b"]}')
+    with pytest.raises(FacemoodError, match="not a facemood model description"):
+        load_metadata(tmp_path)
+    (tmp_path / "metadata.json").write_text("{not json")
+    with pytest.raises(FacemoodError, match="cannot read model metadata"):
+        load_metadata(tmp_path)
+
+
+def test_labels_that_do_not_match_the_model_are_refused(tiny_build, tmp_path):
+    import json
+
+    from train.train import load_trained
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["labels"] = ["only", "two"]
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(FacemoodError, match="model has 3 outputs but metadata lists 2 labels"):
+        load_trained(model_dir)
