@@ -132,14 +132,14 @@ def _context(metadata, metrics, runtime):
         "kind_names": {"float": "Float (Keras)", "quantized": "As shipped"},
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
+        "footer": {
+            "backbone": metadata["architecture"]["backbone"], "alpha": metadata["architecture"]["alpha"],
+            "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
+            "quantize": metadata["tfjs"]["quantize"], "labels": ", ".join(metadata["labels"]),
+            **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
+               is not None else "—" for split in ("val", "test")},
+        },
         "csp": CSP,
         "labels": metadata["labels"],
         "scripts": [f"vendor/{p.name}" for p in runtime if p.suffix == ".js"],
-        "accuracy": {split: shipped[split]["accuracy"] for split in ("val", "test")
-                     if shipped.get(split, {}).get("accuracy") is not None},
-        "data_name": metadata["training"]["data"]["name"],
-        "backbone": metadata["architecture"]["backbone"],
-        "alpha": metadata["architecture"]["alpha"],
-        "weight_bytes": metadata["tfjs"]["weight_bytes"],
-        "quantize": metadata["tfjs"]["quantize"],
     }

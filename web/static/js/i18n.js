@@ -22,7 +22,10 @@ export async function loadLanguage(language = preferred()) {
   strings = await response.json();
   current = language;
   document.documentElement.lang = language;
-  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll('[data-i18n]')) {
+    const params = node.dataset.i18nParams ? JSON.parse(node.dataset.i18nParams) : {};
+    node.textContent = t(node.dataset.i18n, params);
+  }
   for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
   if (strings.title) document.title = strings.title;
   return language;
