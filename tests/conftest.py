@@ -80,7 +80,7 @@ class PageLog:
         self.errors, self.requests = [], []
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("request", lambda r: self.requests.append((r.url, r.method)))
 
 
 @pytest.fixture

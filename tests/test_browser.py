@@ -64,7 +64,12 @@ def test_page_loads_clean_and_only_talks_to_its_own_origin(site, open_page):
     assert "Ready" in page.inner_text("#status")
     assert log.errors == []
     origin = urlparse(site["url"]).netloc
-    assert log.requests and all(urlparse(u).netloc == origin for u in log.requests)
+    assert log.requests and all(urlparse(u).netloc == origin for u, _ in log.requests)
+    # Classifying sends nothing anywhere: no request at all, let alone one carrying the image.
+    before = len(log.requests)
+    page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))
+    assert [(u, m) for u, m in log.requests[before:] if not u.startswith("data:")] == []
+    assert {m for _, m in log.requests} == {"GET"}
 
 
 def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
@@ -211,7 +216,7 @@ def test_relative_urls_work_below_a_sub_path(sub_path_site, open_page):
     result = page.evaluate("u => facemood.classifyFace(u)", png_data_url(np.asarray(faces.face("open"))))
     assert result["label"] in result["scores"]
     assert log.errors == []
-    assert all("/some/where/" in u for u in log.requests if not u.startswith("data:"))
+    assert all("/some/where/" in u for u, _ in log.requests if not u.startswith("data:"))
 
 
 def test_works_offline_after_the_first_visit(tiny_site, browser):

@@ -111,3 +111,58 @@ def test_several_files_at_once_make_a_strip_of_results(page, tmp_path):
     error = page.inner_text("article.result.error")
     assert "iphone.heic" in error and "cannot decode" in error
     assert page.log.errors == []
+
+
+def png_bomb(width=30000, height=30000):
+    """A few hundred bytes of valid PNG that declare a 30000x30000 image (3.6 GB decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = zlib.compress(b"\x00" * (width + 1) * 16, 9)  # only the first rows; the rest is missing
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def test_hostile_files_get_a_message_and_earlier_results_stay(page, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(astronaut()).save(good)
+    page.set_input_files("#file-input", str(good))
+    page.wait_for_selector("article.result:not(.error)")
+    jpeg = io.BytesIO()
+    Image.fromarray(astronaut()).save(jpeg, format="JPEG")
+    files = {
+        "empty.png": b"",
+        "truncated.jpg": jpeg.getvalue()[:600],
+        "script.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        "bomb.png": png_bomb(),
+        "notes.txt": b"plain text",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.set_input_files("#file-input", [str(tmp_path / name) for name in files])
+    wait_until(page, f"document.querySelectorAll('article.result').length === {1 + len(files)}", timeout=60)
+    errors = [c.inner_text() for c in page.query_selector_all("article.result.error")]
+    # Each undecodable file gets its own message naming it; a truncated JPEG may still decode
+    # (browsers show what arrived), and the earlier good result is still on the page.
+    for name in ("empty.png", "script.svg", "bomb.png", "notes.txt"):
+        assert any(name in text and "cannot decode" in text for text in errors), name
+    shown = [c.inner_text() for c in page.query_selector_all("article.result:not(.error) figcaption")]
+    assert "good.png" in shown and set(shown) <= {"good.png", "truncated.jpg"}
+    assert dialogs == []
+    assert page.evaluate("1 + 1") == 2  # still responsive
+
+
+def test_two_hundred_files_at_once(page, tmp_path):
+    paths = []
+    for i in range(200):
+        paths.append(tmp_path / f"wall{i:03d}.png")
+        Image.new("RGB", (64, 48), (i, 100, 200 - i)).save(paths[-1])
+    page.set_input_files("#file-input", [str(p) for p in paths])
+    wait_until(page, "document.querySelectorAll('article.result').length === 200", timeout=120)
+    assert len(page.query_selector_all("article.result[data-faces='0']")) == 200
+    assert page.log.errors == []

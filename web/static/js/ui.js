@@ -24,6 +24,13 @@ function percent(p) {
   return `${(p * 100).toFixed(1)} %`;
 }
 
+// The top probability in words, so a 40 % "happy" does not read like a certainty.
+function confidence(p) {
+  if (p >= 0.8) return t('confidence_high');
+  if (p >= 0.5) return t('confidence_mid');
+  return t('confidence_low');
+}
+
 // A colour per class, stable across images: the same expression always has the same colour.
 const PALETTE = ['#d1495b', '#66a182', '#8e6c8a', '#c98b1b', '#00798c', '#f26419', '#2e4057', '#7d8491'];
 export function colourOf(labels, label) {
@@ -95,7 +102,8 @@ function resultCard({ name, imageUrl, result, labels }) {
     const section = el('section', 'face');
     section.dataset.label = face.label;
     section.dataset.face = String(i);
-    const verdictText = t('verdict', { label: labelText(face.label), percent: percent(face.scores[face.label]) });
+    const top = face.scores[face.label];
+    const verdictText = t('verdict', { label: labelText(face.label), confidence: confidence(top), percent: percent(top) });
     const prefix = result.faces.length > 1 ? `${t('face_n', { n: i + 1 })}: ` : '';
     const verdict = el('h2', 'verdict', prefix + verdictText);
     verdict.style.color = colourOf(labels, face.label);
