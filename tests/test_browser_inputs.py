@@ -166,3 +166,16 @@ def test_two_hundred_files_at_once(page, tmp_path):
     wait_until(page, "document.querySelectorAll('article.result').length === 200", timeout=120)
     assert len(page.query_selector_all("article.result[data-faces='0']")) == 200
     assert page.log.errors == []
+
+
+def test_no_tensor_leaks_over_a_hundred_classifications(page):
+    from test_browser import png_data_url
+
+    counts = page.evaluate("""async (url) => {
+        const blob = await (await fetch(url)).blob();
+        await facemood.classify(blob);
+        const first = tf.memory().numTensors;
+        for (let i = 0; i < 100; i++) await facemood.classify(blob);
+        return [first, tf.memory().numTensors];
+    }""", png_data_url(astronaut()))
+    assert counts[0] == counts[1]
