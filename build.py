@@ -58,7 +58,8 @@ def run_convert(args):
     from convert.export import convert
 
     started = time.time()
-    metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet)
+    metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
+                       crop_margin=getattr(args, "new_crop_margin", None))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
 
 
@@ -121,6 +122,9 @@ def _parser():
                         "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
     _add_model_dir(convert_p)
     _add_convert_options(convert_p)
+    convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
+                           help="replace the crop margin recorded at training (e.g. with the value "
+                                "bench/crop_margin.py measured best); default: keep it")
     _add_data(convert_p, required=False)
 
     site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
@@ -143,8 +147,8 @@ def _parser():
 def _add_data(p, required):
     p.add_argument("--data", type=Path, required=required,
                    help="FER2013 CSV (emotion,pixels,Usage; plain or .gz) or a folder of class folders"
-                        + ("" if required else "; evaluate the quantized model on it (default: the "
-                                               "data recorded at training, if it is still there)"))
+                        + ("" if required else "; the data the model was trained on, to measure the "
+                                               "quantized model on the same validation/test split"))
 
 
 def _add_model_dir(p):

@@ -26,8 +26,12 @@ QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": 
 TFJS_DIR = "tfjs"
 
 
-def convert(model_dir, quantize="uint8", data=None, progress=True):
-    """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata."""
+def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None):
+    """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
+
+    `crop_margin` replaces the margin recorded at training (how much context the browser adds
+    around a detected face); it changes no weight, only what the page is told.
+    """
     from tensorflowjs import quantization  # noqa: F401  (imported here: slow, and only needed here)
     from tensorflowjs.converters import converter
 
@@ -35,6 +39,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True):
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
+    if crop_margin is not None:
+        if not 0 <= crop_margin <= 1:
+            raise FacemoodError(f"--crop-margin must lie in 0-1, not {crop_margin}")
+        metadata["crop"]["margin"] = crop_margin
     dataset = _evaluation_data(data, metadata, progress)
     with atomic_dir(model_dir) as tmp:
         for item in model_dir.iterdir():
