@@ -50,7 +50,8 @@ def run_train(args):
     from train.train import train
 
     started = time.time()
-    metadata = train(args.data, args.model_dir, _train_config(args), progress=not args.quiet)
+    metadata = train(args.data, args.model_dir, _train_config(args), progress=not args.quiet,
+                     resume=getattr(args, "resume", False))
     _summary("trained", metadata, args.model_dir, started)
 
 
@@ -117,6 +118,9 @@ def _parser():
     _add_data(train_p, required=True)
     _add_model_dir(train_p)
     _add_train_options(train_p)
+    train_p.add_argument("--resume", action="store_true",
+                         help="continue from the model already in --model-dir (e.g. after Ctrl-C) instead of "
+                              "starting afresh; its architecture is kept")
 
     convert_p = command("convert", run_convert,
                         "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")

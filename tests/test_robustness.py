@@ -141,3 +141,49 @@ def test_labels_that_do_not_match_the_model_are_refused(tiny_build, tmp_path):
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(FacemoodError, match="model has 3 outputs but metadata lists 2 labels"):
         load_trained(model_dir)
+
+
+def test_ctrl_c_keeps_the_best_epoch_and_resume_continues(tmp_path, capsys):
+    import hashlib
+
+    from train.config import TrainConfig
+    from train.keras_env import keras
+    from train.train import train
+
+    class CtrlCAfterSecondEpoch(keras.callbacks.Callback):
+        """Ctrl-C in the middle of the third epoch, as a person would press it."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2:
+                raise KeyboardInterrupt
+
+    data = faces.write_class_folders(tmp_path / "data", per_class=10)
+    model_dir = tmp_path / "model"
+    config = TrainConfig(epochs=5, max_steps=2, batch_size=8, input_size=48)
+    first = train(data, model_dir, config, progress=False, callbacks=[CtrlCAfterSecondEpoch()])
+    assert first["training"]["interrupted"] is True and first["training"]["epochs_run"] == 2
+    assert "--resume" in capsys.readouterr().err
+    saved = hashlib.sha256((model_dir / "model.h5").read_bytes()).hexdigest()
+    # Resuming keeps the saved architecture even though the default input size differs.
+    second = train(data, model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8), progress=False, resume=True)
+    assert second["training"]["resumed_from_sha256"] == saved
+    assert second["architecture"]["input_size"] == 48 and second["training"]["interrupted"] is False
+
+
+def test_ctrl_c_before_the_first_epoch_leaves_nothing(tmp_path):
+    from train.config import TrainConfig
+    from train.keras_env import keras
+    from train.train import train
+
+    class CtrlCAtOnce(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    data = faces.write_class_folders(tmp_path / "data", per_class=6)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, tmp_path / "model", TrainConfig(epochs=2, max_steps=2, batch_size=8, input_size=48),
+              progress=False, callbacks=[CtrlCAtOnce()])
+    assert not (tmp_path / "model").exists()

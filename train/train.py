@@ -3,9 +3,10 @@
 Story: load data -> build model -> fit with augmentation, class weights and early stopping ->
 evaluate on val/test -> write model.h5, metadata.json, metrics.json and plots, atomically.
 """
+import hashlib
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,32 @@ from train.plots import plot_confusion, plot_learning_curves
 MODEL_FILE = "model.h5"
 
 
-def train(data_path, out_dir, config=TrainConfig(), progress=True):
-    """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict."""
+def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False, callbacks=()):
+    """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict.
+
+    `resume` starts from the model already in `out_dir` (its architecture wins over `config`).
+    Ctrl-C after at least one epoch keeps the best epoch so far: it is written like a finished
+    run, marked as interrupted, and `--resume` continues from it.
+    """
     started = time.time()
+    resumed_from = None
+    if resume:
+        model, previous = load_trained(out_dir)
+        arch = previous["architecture"]
+        config = replace(config, backbone=arch["backbone"], alpha=arch["alpha"], input_size=arch["input_size"],
+                         image_size=previous["input"]["size"])
+        resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
     keras.utils.set_random_seed(config.seed)
     dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
     _report_skipped(dataset)
     labels = dataset.labels
-    model = build_model(len(labels), config.image_size, config.input_size, config.backbone,
-                        config.alpha, config.weights, config.dropout)
+    if resume:
+        if previous["labels"] != labels:
+            raise FacemoodError(f"{out_dir}: cannot resume: the model's classes {previous['labels']} differ "
+                                f"from the data's {labels}")
+    else:
+        model = build_model(len(labels), config.image_size, config.input_size, config.backbone,
+                            config.alpha, config.weights, config.dropout)
     steps = _steps_per_epoch(len(dataset.train), config)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * config.epochs,
                                                       alpha=0.02)
@@ -45,8 +63,16 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True):
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
                                          restore_best_weights=True, verbose=0)
     verbose = 1 if progress and sys.stderr.isatty() else (2 if progress else 0)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
-                        class_weight=class_weights, callbacks=[stop], verbose=verbose)
+    interrupted = False
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
+                  class_weight=class_weights, callbacks=[stop, *callbacks], verbose=verbose)
+    except KeyboardInterrupt:
+        if stop.best_weights is None:  # not one epoch finished: nothing worth keeping
+            raise
+        model.set_weights(stop.best_weights)
+        interrupted = True
+    history = model.history
     best_epoch = int(np.argmax(history.history["val_accuracy"])) + 1
 
     reports = {split: classification_report(predict(model, dataset.split(split).images), dataset.split(split).labels,
@@ -54,6 +80,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True):
                for split in ("val", "test") if len(dataset.split(split))}
     metadata = _metadata(dataset, model, config, reports, class_weights, history, best_epoch,
                          time.time() - started)
+    metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from)
     with atomic_dir(out_dir) as tmp:
         model.save(tmp / MODEL_FILE, include_optimizer=False)
         atomic_write_json(tmp / "metadata.json", metadata)
@@ -62,6 +89,10 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True):
         headline = "test" if "test" in reports else "val"
         plot_confusion(reports[headline]["confusion"], labels, tmp / "confusion_matrix.png",
                        f"Confusion matrix ({headline} split, float model)")
+    if interrupted:
+        print(f"interrupted after {len(history.history['loss'])} epoch(s); the best (epoch {best_epoch}) was "
+              f"saved to {out_dir}. Continue with: build.py train --data {data_path} --model-dir {out_dir} "
+              f"--resume", file=sys.stderr)
     return metadata
 
 
