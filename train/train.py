@@ -81,19 +81,24 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     metadata = _metadata(dataset, model, config, reports, class_weights, history, best_epoch,
                          time.time() - started)
     metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from)
-    with atomic_dir(out_dir) as tmp:
-        model.save(tmp / MODEL_FILE, include_optimizer=False)
-        atomic_write_json(tmp / "metadata.json", metadata)
-        atomic_write_json(tmp / "metrics.json", {"float": reports, "history": _rounded(history.history)})
-        plot_learning_curves(history.history, tmp / "learning_curves.png")
-        headline = "test" if "test" in reports else "val"
-        plot_confusion(reports[headline]["confusion"], labels, tmp / "confusion_matrix.png",
-                       f"Confusion matrix ({headline} split, float model)")
+    _write_model_folder(out_dir, model, metadata, reports, history.history)
     if interrupted:
         print(f"interrupted after {len(history.history['loss'])} epoch(s); the best (epoch {best_epoch}) was "
               f"saved to {out_dir}. Continue with: build.py train --data {data_path} --model-dir {out_dir} "
               f"--resume", file=sys.stderr)
     return metadata
+
+
+def _write_model_folder(out_dir, model, metadata, reports, history):
+    """model.h5, metadata.json, metrics.json and the plots, swapped in as one folder."""
+    with atomic_dir(out_dir) as tmp:
+        model.save(tmp / MODEL_FILE, include_optimizer=False)
+        atomic_write_json(tmp / "metadata.json", metadata)
+        atomic_write_json(tmp / "metrics.json", {"float": reports, "history": _rounded(history)})
+        plot_learning_curves(history, tmp / "learning_curves.png")
+        headline = "test" if "test" in reports else "val"
+        plot_confusion(reports[headline]["confusion"], metadata["labels"], tmp / "confusion_matrix.png",
+                       f"Confusion matrix ({headline} split, float model)")
 
 
 def predict(model, images, batch_size=256):
