@@ -187,3 +187,51 @@ def test_ctrl_c_before_the_first_epoch_leaves_nothing(tmp_path):
         train(data, tmp_path / "model", TrainConfig(epochs=2, max_steps=2, batch_size=8, input_size=48),
               progress=False, callbacks=[CtrlCAtOnce()])
     assert not (tmp_path / "model").exists()
+
+
+def _bad_csv(tmp, mutate):
+    path = faces.write_fer_csv(tmp / "fer.csv")
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(mutate(rows)) + "\n")
+    return path
+
+
+def _folder_with(tmp, extra):
+    root = faces.write_class_folders(tmp / "data", per_class=5, classes=("a", "b"))
+    extra(root)
+    return root
+
+
+BAD_DATA = {
+    "missing path": lambda t: t / "nowhere",
+    "empty folder": lambda t: (t / "empty").mkdir() or t / "empty",
+    "empty file": lambda t: (t / "empty.csv").write_text("") or t / "empty.csv",
+    "wrong header": lambda t: _bad_csv(t, lambda r: ["label,image,split"] + r[1:]),
+    "short pixel row": lambda t: _bad_csv(t, lambda r: r[:1] + [r[1].split(",")[0] + "," + r[1].split(" ", 1)[1]] + r[2:]),
+    "non-numeric pixel": lambda t: _bad_csv(t, lambda r: r[:1] + [r[1].replace(" ", " x", 1)] + r[2:]),
+    "label out of range": lambda t: _bad_csv(t, lambda r: r[:1] + ["7" + r[1][1:]] + r[2:]),
+    "class without images": lambda t: _folder_with(t, lambda root: (root / "c").mkdir()),
+    "only one class": lambda t: faces.write_class_folders(t / "one", per_class=5, classes=("a",)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_data_through_the_cli_keeps_the_previous_model(tmp_path, capsys, case):
+    """One line on stderr, exit code 1, no traceback, and the model folder exactly as it was."""
+    import build
+
+    data = BAD_DATA[case](tmp_path)
+    model_dir = shutil.copytree(faces_model_stub(tmp_path), tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+    code = build.main(["train", "--data", str(data), "--model-dir", str(model_dir), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("error: ") and "Traceback" not in "\n".join(err)
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    import build
+
+    assert build.main(["--debug", "train", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "Traceback" in capsys.readouterr().err
