@@ -172,7 +172,8 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
             "range": [0, 255],
             "normalization": "inside the model (x / 127.5 - 1); feed raw 0-255 grey",
         },
-        "crop": {"margin": config.crop_margin, "square": True},
+        # FER2013 faces are upright web crops, not rotated to level the eyes: the browser does the same.
+        "crop": {"margin": config.crop_margin, "square": True, "alignment": "none"},
         "architecture": {"backbone": config.backbone, "alpha": config.alpha, "input_size": config.input_size,
                          "weights": config.weights if config.weights in ("none", "imagenet") else "file",
                          "parameters": int(model.count_params()), "keras_file": MODEL_FILE},
