@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert all setup setup-ml chromium clean bench-crop-margin
+.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -60,6 +60,10 @@ train: setup-ml  ## train on DATA=... into MODEL (default models/default)
 
 convert: setup-ml  ## convert MODEL to quantized TF.js shards (DATA=... also measures quantized accuracy)
 	$(PY) build.py convert --model-dir $(MODEL) --quantize $(QUANTIZE) $(if $(DATA),--data $(DATA))
+
+evaluate: setup-ml  ## report MODEL's accuracy on DATA=... (float, shipped, de-duplicated) into MODEL/report/
+	@test -n "$(DATA)" || { echo "error: give the data set: make evaluate DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) build.py evaluate --data $(DATA) --model-dir $(MODEL)
 
 all: setup-ml  ## train, convert and render the site from DATA=...
 	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }

@@ -6,6 +6,7 @@ Each sub-command wires one step and holds no logic of its own:
   train    data (FER2013 CSV or class folders) -> models/<name>/model.h5 + metadata, metrics, plots
   convert  model.h5 -> quantized TF.js graph model (models/<name>/tfjs/), with quantized accuracy
   site     model shards + templates + vendored TF.js runtime -> dist/
+  evaluate report accuracy (float, shipped, without training duplicates), per class, confusion
   all      train, convert and site in one go
   serve    serve dist/ on 127.0.0.1
 
@@ -62,6 +63,15 @@ def run_convert(args):
     metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
                        crop_margin=getattr(args, "new_crop_margin", None))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
+
+
+def run_evaluate(args):
+    from convert.evaluate import REPORT_DIR, evaluate
+
+    report = evaluate(args.model_dir, args.data, progress=not args.quiet)
+    print((args.model_dir / REPORT_DIR / "report.md").read_text())
+    print(f"report written to {args.model_dir / REPORT_DIR}")
+    return report
 
 
 def run_site(args):
@@ -130,6 +140,11 @@ def _parser():
                            help="replace the crop margin recorded at training (e.g. with the value "
                                 "bench/crop_margin.py measured best); default: keep it")
     _add_data(convert_p, required=False)
+
+    evaluate_p = command("evaluate", run_evaluate,
+                         "Measure a converted model on its data set and write MODEL_DIR/report/.")
+    _add_data(evaluate_p, required=True)
+    _add_model_dir(evaluate_p)
 
     site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
     _add_model_dir(site_p)

@@ -43,7 +43,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         if not 0 <= crop_margin <= 1:
             raise FacemoodError(f"--crop-margin must lie in 0-1, not {crop_margin}")
         metadata["crop"]["margin"] = crop_margin
-    dataset = _evaluation_data(data, metadata, progress)
+    dataset = load_evaluation_data(data, metadata, progress)
     with atomic_dir(model_dir) as tmp:
         for item in model_dir.iterdir():
             if item.name != TFJS_DIR and item.is_file():
@@ -77,8 +77,11 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     return metadata
 
 
-def _evaluation_data(data, metadata, progress):
-    """The training data set again (same file, same split), or None when not given."""
+def load_evaluation_data(data, metadata, progress):
+    """The data set the model was trained on, split the same way, or None when `data` is None.
+
+    Refuses other data: its validation and test images would not be held out from training.
+    """
     if data is None:
         return None
     from train.data import load_dataset

@@ -32,13 +32,13 @@ def face(mouth, size=48, seed=0):
     return Image.fromarray(np.clip(np.asarray(im, float) + noise, 0, 255).astype(np.uint8))
 
 
-def write_class_folders(root, per_class=12, classes=MOUTHS, size=48, suffix=".png"):
-    """Write root/<class>/<n>.png for each class; returns root."""
+def write_class_folders(root, per_class=12, classes=MOUTHS, size=48, suffix=".png", first_seed=0):
+    """Write root/<class>/<n>.png for each class; returns root. Different `first_seed`s give different faces."""
     for c, mouth in enumerate(classes):
         folder = root / mouth
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            face(mouth, size, seed=1000 * c + i).save(folder / f"{i:03d}{suffix}")
+            face(mouth, size, seed=1000 * c + first_seed + i).save(folder / f"{i:03d}{suffix}")
     return root
 
 

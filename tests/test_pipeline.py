@@ -108,3 +108,44 @@ def test_site_render_failure_leaves_previous_site(tiny_build, tmp_path):
         render_site(broken, dist)
     assert sorted(p.relative_to(dist) for p in dist.rglob("*")) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dist")]
+
+
+def test_evaluate_writes_a_report_with_deduplicated_accuracy(tiny_build, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    data = tmp_path / "data"
+    shutil.copytree(tiny_build["data"], data)
+    result = run_build("evaluate", "--data", data, "--model-dir", model_dir, "--quiet")
+    report = json.loads((model_dir / "report" / "report.json").read_text())
+    test = report["splits"]["test"]
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert test["quantized"]["accuracy"] == metadata["metrics"]["quantized"]["test"]["accuracy"]
+    # The generated faces are all distinct, so nothing is removed as a duplicate of training.
+    assert test["duplicates_of_training_removed"] == 0
+    assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"]
+    assert (model_dir / "report" / "confusion_matrix.png").stat().st_size > 1000
+    assert "without training duplicates" in result.stdout
+
+
+def test_evaluate_removes_test_images_seen_in_training(tiny_build, tmp_path):
+    import shutil
+
+    from convert.evaluate import evaluate
+
+    # Explicit train/val/test folders, where one test image is a byte-for-byte copy of a training one.
+    data = tmp_path / "data"
+    for split, per_class, first_seed in (("train", 8, 0), ("val", 2, 100), ("test", 2, 200)):
+        faces.write_class_folders(data / split, per_class=per_class, first_seed=first_seed)
+    shutil.copy(data / "train" / "smile" / "003.png", data / "test" / "smile" / "copy.png")
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["training"]["data"]["sha256"] = load_dataset(data).sha256  # as if trained on it
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    report = evaluate(model_dir, data, progress=False)
+    test = report["splits"]["test"]
+    assert test["duplicates_of_training_removed"] == 1
+    assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"] - 1 == 6
+    assert report["splits"]["val"]["duplicates_of_training_removed"] == 0

@@ -1,0 +1,81 @@
+"""Evaluate a converted model on a data set and write a report people can read and diff.
+
+Story: load the model folder and the data -> run the float Keras model and the shipped TF.js
+graph (de-quantized weights) on the validation and test splits -> also score the test split
+without the images that occur, pixel for pixel, in the training split (FER2013 has such
+duplicates) -> write report/report.json, report/report.md and a confusion matrix PNG.
+"""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_dir, atomic_write_json
+from common.errors import FacemoodError
+from convert.export import TFJS_DIR, load_evaluation_data
+from convert.graph_model import GraphModel
+from train.metrics import classification_report
+from train.plots import plot_confusion
+from train.train import load_trained, predict
+
+REPORT_DIR = "report"
+
+
+def evaluate(model_dir, data, progress=True):
+    """Write `model_dir/report/` for `data` (the data the model was trained on). Returns the report."""
+    model_dir = Path(model_dir)
+    model, metadata = load_trained(model_dir)
+    if not (model_dir / TFJS_DIR / "model.json").is_file():
+        raise FacemoodError(f"{model_dir}: no converted model; run `build.py convert` first")
+    dataset = load_evaluation_data(data, metadata, progress)
+    graph = GraphModel(model_dir / TFJS_DIR)
+    labels = metadata["labels"]
+    seen_in_training = {hashlib.sha256(image.tobytes()).digest() for image in dataset.train.images}
+    report = {"model": metadata["architecture"], "data": metadata["training"]["data"]["name"],
+              "weight_bytes": metadata["tfjs"]["weight_bytes"], "quantize": metadata["tfjs"]["quantize"],
+              "splits": {}}
+    for split in ("val", "test"):
+        part = dataset.split(split)
+        if not len(part):
+            continue
+        x = part.images[..., None].astype(np.float32)
+        float_probs, quant_probs = predict(model, part.images), graph(x)
+        unseen = np.array([hashlib.sha256(image.tobytes()).digest() not in seen_in_training
+                           for image in part.images])
+        report["splits"][split] = {
+            "float": classification_report(float_probs, part.labels, labels),
+            "quantized": classification_report(quant_probs, part.labels, labels),
+            "quantized_deduplicated": classification_report(quant_probs[unseen], part.labels[unseen], labels),
+            "duplicates_of_training_removed": int((~unseen).sum()),
+        }
+    with atomic_dir(model_dir / REPORT_DIR) as tmp:
+        atomic_write_json(tmp / "report.json", report)
+        (tmp / "report.md").write_text(_markdown(report, labels))
+        last = "test" if "test" in report["splits"] else "val"
+        plot_confusion(report["splits"][last]["quantized"]["confusion"], labels, tmp / "confusion_matrix.png",
+                       f"Confusion matrix ({last} split, as shipped)")
+    return report
+
+
+def _pct(value):
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _markdown(report, labels):
+    names = {"val": "validation", "test": "test"}
+    lines = [f"# Evaluation of {report['model']['backbone']} (α {report['model']['alpha']}) on {report['data']}",
+             "", f"Shipped weights: {report['weight_bytes']:,} bytes ({report['quantize']}).", "",
+             "| split | float accuracy | shipped accuracy | shipped, without training duplicates | "
+             "shipped macro-F1 |", "|---|---|---|---|---|"]
+    for split, r in report["splits"].items():
+        dedup = r["quantized_deduplicated"]
+        lines.append(f"| {names[split]} | {_pct(r['float']['accuracy'])} | {_pct(r['quantized']['accuracy'])} | "
+                     f"{_pct(dedup['accuracy'])} ({dedup['count']} images, "
+                     f"{r['duplicates_of_training_removed']} removed) | {r['quantized']['macro_f1']:.3f} |")
+    last = "test" if "test" in report["splits"] else "val"
+    lines += ["", f"Per class, {names[last]} split, as shipped:", "",
+              "| class | precision | recall | F1 | images |", "|---|---|---|---|---|"]
+    for label in labels:
+        m = report["splits"][last]["quantized"]["per_class"][label]
+        lines.append(f"| {label} | {m['precision']:.1%} | {m['recall']:.1%} | {m['f1']:.3f} | {m['support']} |")
+    return "\n".join(lines) + "\n"
