@@ -11,7 +11,6 @@ model's metadata. Writes bench/results/crop_margin.json and .md.
 import argparse
 import base64
 import io
-import json
 import sys
 import time
 from pathlib import Path

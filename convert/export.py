@@ -32,7 +32,6 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
     around a detected face); it changes no weight, only what the page is told.
     """
-    from tensorflowjs import quantization  # noqa: F401  (imported here: slow, and only needed here)
     from tensorflowjs.converters import converter
 
     if quantize not in QUANTIZE:

@@ -1,4 +1,5 @@
 """Shared fixtures: generated data, a tiny trained + converted model, a real Chromium, a real server."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -123,3 +124,18 @@ def wait_until(page, expression, timeout=30.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
         page.wait_for_timeout(100)
+
+
+@contextlib.contextmanager
+def ready_page(browser, url, wait_ready=True, **context_options):
+    """A page in its own browser context (options: locale, viewport, ...), with `page.log`."""
+    context = browser.new_context(**context_options)
+    try:
+        page = context.new_page()
+        page.log = PageLog(page)
+        page.goto(url)
+        if wait_ready:
+            page.wait_for_selector("body[data-ready=true]")
+        yield page
+    finally:
+        context.close()

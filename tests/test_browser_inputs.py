@@ -3,7 +3,6 @@ transparent, CMYK, huge, pasted, many at once, undecodable."""
 import base64
 import io
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS, PageLog, launch_chromium, wait_until
-from test_browser import astronaut, png_data_url
+from conftest import ARTIFACTS, PageLog, launch_chromium, ready_page, wait_until
+from test_browser import astronaut
 from video import write_y4m
 
 pytestmark = pytest.mark.browser
@@ -47,27 +47,16 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
 
 
 def test_camera_permission_denied_is_explained(site, browser):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.goto(site)
-        page.wait_for_selector("body[data-ready=true]")
+    with ready_page(browser, site) as page:
         page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>
             Promise.reject(new DOMException('denied', 'NotAllowedError')); }""")
         page.click("#camera-toggle")
         page.wait_for_selector("#status[data-kind=error]")
         assert "permission was denied" in page.inner_text("#status")
-    finally:
-        context.close()
 
 
 def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
-    context = browser.new_context(locale="ko-KR")
-    try:
-        page = context.new_page()
-        log = PageLog(page)
-        page.goto(site)
-        page.wait_for_selector("body[data-ready=true]")
+    with ready_page(browser, site, locale="ko-KR") as page:
         assert page.evaluate("document.documentElement.lang") == "ko"
         assert "사진" in page.inner_text("#drop-zone")
         path = tmp_path / "photo.png"
@@ -82,17 +71,11 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
         assert page.evaluate("document.documentElement.lang") == "en"  # the choice is remembered
-        assert log.errors == []
-    finally:
-        context.close()
+        assert page.log.errors == []
 
 
 def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2)
-    try:
-        page = context.new_page()
-        page.goto(site)
-        page.wait_for_selector("body[data-ready=true]")
+    with ready_page(browser, site, viewport={"width": 360, "height": 740}, device_scale_factor=2) as page:
         screenshot(page, "empty-phone")
         head = Image.fromarray(astronaut()[:300])
         group = Image.new("RGB", (1100, 340), (60, 70, 80))
@@ -109,36 +92,22 @@ def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, t
         # Nothing sticks out sideways on a 360 px screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         screenshot(page, "group-phone")
-    finally:
-        context.close()
 
 
 def test_keyboard_opens_the_file_picker(site, browser):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.goto(site)
-        page.wait_for_selector("body[data-ready=true]")
+    with ready_page(browser, site) as page:
         page.focus("#drop-zone")
         with page.expect_file_chooser() as chooser:
             page.keyboard.press("Enter")
         assert chooser.value.is_multiple()
         screenshot(page, "empty-desktop")
-    finally:
-        context.close()
 
 
 def test_model_card_renders_metrics_and_plots(site, browser):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        log = PageLog(page)
-        page.goto(site + "model.html")
+    with ready_page(browser, site + "model.html", wait_ready=False) as page:
         assert "model card" in page.inner_text("h1")
         for image in page.query_selector_all(".plots img"):
             assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)
         assert page.query_selector_all("table")
         screenshot(page, "model-card")
-        assert log.errors == []
-    finally:
-        context.close()
+        assert page.log.errors == []
