@@ -38,6 +38,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
+    metadata["crop"].setdefault("alignment", "none")  # folders trained before the field existed: none was used
     if crop_margin is not None:
         if not 0 <= crop_margin <= 1:
             raise FacemoodError(f"--crop-margin must lie in 0-1, not {crop_margin}")

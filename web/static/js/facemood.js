@@ -22,6 +22,8 @@ const ready = (async () => {
   const backend = await startBackend();
   // Both networks download and warm up side by side.
   [model, detector] = await Promise.all([loadExpressionModel(MODEL_URL), loadFaceDetector(DETECTOR_URL)]);
+  const alignment = model.metadata.crop.alignment ?? 'none';
+  if (alignment !== 'none') throw new Error(`this page cannot align faces as the model expects (${alignment})`);
   return { backend, labels: [...model.metadata.labels], loadMs: performance.now() - started };
 })();
 
