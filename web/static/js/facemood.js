@@ -6,7 +6,8 @@
 //                                            (every face BlazeFace finds; boxes in source pixels;
 //                                            options {margin} overrides metadata.json's crop margin)
 //
-// `src`: a URL, <img>, canvas, ImageBitmap, File/Blob or ImageData. Labels come from metadata.json.
+// `src`: a URL, <img>, canvas, ImageBitmap, File/Blob, ImageData or a playing <video>.
+// Labels, input size, grey conversion and crop margin come from the model's metadata.json.
 import { startBackend } from './runtime.js';
 import { loadExpressionModel } from './model.js';
 import { centreSquare, greyCrop, toDrawable } from './image.js';
