@@ -13,8 +13,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import faces  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("FACEMOOD_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
+from bench.browser import CHROMIUM_FLAGS  # noqa: E402  (one list for tests and benchmarks)
 SHIPPED_MODEL = ROOT / "models" / "default"
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -1,0 +1,53 @@
+"""How closely does the browser reproduce Python on the shipped model?
+
+Runs the same probe images (generated faces, flat, noise, gradient) through the page in
+headless Chromium, through the converted graph in Python (`convert/graph_model.py`, the
+de-quantized weights the browser loads) and through the float Keras model, and writes the largest
+probability differences to bench/results/parity.json.
+
+    python -m bench.parity [--model-dir models/default]
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench.browser import ROOT, site_page
+from common.atomic import atomic_write_json
+
+sys.path.insert(0, str(ROOT / "tests"))
+from test_browser import png_data_url, probe_images  # noqa: E402  (the probes the browser test uses)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
+    args = parser.parse_args(argv)
+
+    from convert.graph_model import GraphModel
+    from train.train import load_trained
+
+    model, metadata = load_trained(args.model_dir)
+    images = probe_images(metadata["input"]["size"])
+    x = np.stack(images)[..., None].astype(np.float32)
+    graph = GraphModel(args.model_dir / "tfjs")(x)
+    keras = model.predict(x, verbose=0)
+    with site_page(args.model_dir) as page:
+        results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
+                                [png_data_url(im) for im in images])
+    browser = np.array([[r["scores"][label] for label in metadata["labels"]] for r in results])
+    report = {
+        "command": "python -m bench.parity",
+        "images": len(images),
+        "max_abs_browser_vs_python_graph": float(np.abs(browser - graph).max()),
+        "max_abs_browser_vs_float_keras": float(np.abs(browser - keras).max()),
+        "same_top_label_as_python_graph": int((browser.argmax(1) == graph.argmax(1)).sum()),
+    }
+    atomic_write_json(ROOT / "bench" / "results" / "parity.json", report)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
