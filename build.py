@@ -9,6 +9,7 @@ Each sub-command wires one step and holds no logic of its own:
   evaluate report accuracy (float, shipped, without training duplicates), per class, confusion
   all      train, convert and site in one go
   serve    serve dist/ on 127.0.0.1
+  compare  train several backbones under one budget; accuracy, size and browser load time side by side
 
 Run `build.py <command> --help` for the options of each.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = ROOT / "models" / "default"
 DEFAULT_DIST = ROOT / "dist"
+DEFAULT_COMPARISON = ROOT / "bench" / "results" / "compare.json"
 
 
 def main(argv=None):
@@ -78,7 +80,7 @@ def run_site(args):
     from web.render import render_site
 
     started = time.time()
-    out = render_site(args.model_dir, args.out)
+    out = render_site(args.model_dir, args.out, getattr(args, "comparison", DEFAULT_COMPARISON))
     print(f"site written to {out} in {time.time() - started:.1f} s; serve it with `build.py serve`")
 
 
@@ -86,6 +88,24 @@ def run_all(args):
     run_train(args)
     run_convert(args)
     run_site(args)
+
+
+def run_compare(args):
+    from bench.compare import CompareSettings, compare
+
+    settings = CompareSettings(
+        data=args.data, backbones=[b.strip() for b in args.backbones.split(",") if b.strip()],
+        input_size=args.input_size, budget_minutes=args.budget, epochs=args.epochs, subset=args.subset,
+        weights=args.weights, seed=args.seed, browser_runs=args.browser_runs, work_dir=args.work_dir,
+        out_dir=args.out, redo=args.redo, remeasure=args.remeasure)
+    if not 0 < settings.subset <= 1:
+        from common.errors import FacemoodError
+        raise FacemoodError(f"--subset must lie in (0, 1], not {settings.subset}")
+    results = compare(settings, progress=not args.quiet)
+    print((settings.out_dir / "compare.md").read_text())
+    failed = [r["backbone"] for r in results["rows"].values() if "error" in r]
+    print(f"results in {settings.out_dir}/compare.{{json,md,png}}"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
 
 
 def run_serve(args):
@@ -149,6 +169,8 @@ def _parser():
     site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
     _add_model_dir(site_p)
     site_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="output folder, replaced atomically")
+    site_p.add_argument("--comparison", type=Path, default=DEFAULT_COMPARISON,
+                        help="results of `build.py compare`, shown on compare.html when the file exists")
 
     all_p = command("all", run_all, "Train, convert and render the site.")
     _add_data(all_p, required=True)
@@ -156,6 +178,13 @@ def _parser():
     _add_train_options(all_p)
     _add_convert_options(all_p)
     all_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="site output folder")
+
+    compare_p = command("compare", run_compare,
+                        "Train several backbones under the same budget and compare accuracy, loss, size and "
+                        "load time in the browser. Writes compare.json, compare.md and compare.png; a re-run "
+                        "skips backbones that already have results.")
+    _add_data(compare_p, required=True)
+    _add_compare_options(compare_p)
 
     serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 (Ctrl-C stops).")
     serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")
@@ -182,6 +211,30 @@ def _add_train_options(p):
     for f in fields(TrainConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
                        default=getattr(defaults, f.name), help=HELP[f.name])
+
+
+def _add_compare_options(p):
+    from bench.compare import CompareSettings, DEFAULT_BACKBONES
+
+    defaults = CompareSettings(data=None)
+    p.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES),
+                   help="comma-separated; NAME@WIDTH sets a MobileNet's width multiplier (default 1.0)")
+    p.add_argument("--budget", type=float, default=defaults.budget_minutes,
+                   help="training minutes (wall-clock) per backbone; 0 = only --epochs limits it")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per backbone")
+    p.add_argument("--subset", type=float, default=defaults.subset,
+                   help="fraction of every split to use (e.g. 0.2 with --budget 1 for a quick look)")
+    p.add_argument("--input-size", type=int, default=defaults.input_size,
+                   help="side every backbone sees (48 px crops up-sampled inside; Xception needs >= 71)")
+    p.add_argument("--weights", choices=["auto", "imagenet", "none"], default=defaults.weights,
+                   help="auto: ImageNet weights where Keras has them cached, else from scratch")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed shared by every backbone")
+    p.add_argument("--browser-runs", type=int, default=defaults.browser_runs, help="cold page loads per model")
+    p.add_argument("--work-dir", type=Path, default=defaults.work_dir, help="where the trained models go")
+    p.add_argument("--out", type=Path, default=defaults.out_dir, help="where compare.json/.md/.png go")
+    p.add_argument("--redo", action="store_true", help="train again the backbones that already have results")
+    p.add_argument("--remeasure", action="store_true", help="time every model in the browser again")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _add_convert_options(p):

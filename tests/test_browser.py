@@ -219,6 +219,20 @@ def test_relative_urls_work_below_a_sub_path(sub_path_site, open_page):
     assert all("/some/where/" in u for u, _ in log.requests if not u.startswith("data:"))
 
 
+def test_close_range_detector_finds_the_same_face_and_range_is_checked(tiny_site, open_page):
+    """The webcam's 128x128 detector, loaded on first use, boxes the portrait like the photo detector."""
+    page, log = open_page(tiny_site["url"])
+    url = png_data_url(astronaut())
+    far = page.evaluate("u => facemood.classify(u)", url)
+    assert not any("blazeface-front" in u for u, _ in log.requests)  # not loaded with the page
+    close = page.evaluate("u => facemood.classify(u, {range: 'close'})", url)
+    assert any("blazeface-front" in u for u, _ in log.requests)
+    assert len(close["faces"]) == 1 and iou(close["faces"][0]["box"], far["faces"][0]["box"]) > 0.6
+    error = page.evaluate("u => facemood.classify(u, {range: 'near'}).then(() => null, (e) => e.message)", url)
+    assert error == "range must be 'close' or 'far', not near"
+    assert log.errors == []
+
+
 def test_works_offline_after_the_first_visit(tiny_site, browser):
     context = browser.new_context()
     try:
@@ -232,6 +246,9 @@ def test_works_offline_after_the_first_visit(tiny_site, browser):
         page.reload()
         page.evaluate("facemood.ready.then(() => true)")
         result = page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))
+        assert len(result["faces"]) == 1
+        # The webcam's detector was never used online, yet it is there offline too.
+        result = page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))
         assert len(result["faces"]) == 1
         assert log.errors == []
     finally:

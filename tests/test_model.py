@@ -73,3 +73,8 @@ def test_classification_report_figures():
     f1_a = 2 * 0.5 * 0.5 / 1.0
     f1_c = 2 * 1.0 * 0.5 / 1.5
     assert report["macro_f1"] == pytest.approx((f1_a + 0.8 + f1_c) / 3, abs=1e-4)
+
+
+def test_classification_report_loss_is_the_true_class_cross_entropy():
+    report = classification_report([[0.5, 0.5], [0.25, 0.75]], [0, 1], ["a", "b"])
+    assert report["loss"] == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2, abs=1e-4)

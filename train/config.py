@@ -22,8 +22,9 @@ class TrainConfig:
 
 
 HELP = {
-    "backbone": "mobilenet (V1), mobilenet_v2, mobilenet_v3_small or mobilenet_v3_large",
-    "alpha": "width multiplier of the backbone",
+    "backbone": "mobilenet (V1), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large; for comparisons also "
+                "densenet121, xception (input size >= 71), vgg16, efficientnet_b0",
+    "alpha": "width multiplier of a MobileNet backbone (others have none)",
     "image_size": "side of the grey face crop fed to the model (FER2013: 48)",
     "input_size": "side the backbone sees; the crop is up-sampled inside the model",
     "weights": "backbone weights: none, imagenet (Keras' download, cached in ~/.keras/models) or a weights file",

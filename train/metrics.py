@@ -5,8 +5,9 @@ import numpy as np
 def classification_report(probabilities, labels, class_names):
     """Summarise predictions against integer `labels`.
 
-    Returns a JSON-ready dict: accuracy, macro_f1, per_class {precision, recall, f1, support},
-    confusion (rows: true class, columns: predicted class) and the count.
+    Returns a JSON-ready dict: accuracy, macro_f1, loss (mean cross-entropy of the true class,
+    without label smoothing), per_class {precision, recall, f1, support}, confusion (rows: true
+    class, columns: predicted class) and the count.
     """
     probabilities = np.asarray(probabilities)
     labels = np.asarray(labels)
@@ -28,6 +29,8 @@ def classification_report(probabilities, labels, class_names):
         "count": int(len(labels)),
         "accuracy": round(float((predicted == labels).mean()), 4) if len(labels) else None,
         "macro_f1": round(float(np.mean(f1s)), 4) if f1s else None,
+        "loss": round(float(-np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1)).mean()), 4)
+        if len(labels) else None,
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }

@@ -19,15 +19,16 @@ from train.config import TrainConfig
 from train.data import load_dataset
 from train.keras_env import keras, tf
 from train.metrics import classification_report
-from train.model import build_model
+from train.model import PREPROCESSING, build_model
 from train.plots import plot_confusion, plot_learning_curves
 
 MODEL_FILE = "model.h5"
 
 
-def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False, callbacks=()):
+def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False, callbacks=(), dataset=None):
     """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict.
 
+    `dataset`: the data of `data_path` already loaded (comparisons train several models on one).
     `resume` starts from the model already in `out_dir` (its architecture wins over `config`).
     Ctrl-C after at least one epoch keeps the best epoch so far: it is written like a finished
     run, marked as interrupted, and `--resume` continues from it.
@@ -41,7 +42,8 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
                          image_size=previous["input"]["size"])
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
     keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
+    if dataset is None:
+        dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
     _report_skipped(dataset)
     labels = dataset.labels
     if resume:
@@ -170,7 +172,7 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
             # How the browser turns RGB into grey: ITU-R BT.601 luma, as Pillow's convert("L").
             "luma_weights": [0.299, 0.587, 0.114],
             "range": [0, 255],
-            "normalization": "inside the model (x / 127.5 - 1); feed raw 0-255 grey",
+            "normalization": f"inside the model ({PREPROCESSING.get(config.backbone, 'tf')} mode); feed raw 0-255 grey",
         },
         # FER2013 faces are upright web crops, not rotated to level the eyes: the browser does the same.
         "crop": {"margin": config.crop_margin, "square": True, "alignment": "none"},

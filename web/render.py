@@ -5,6 +5,7 @@ build the site with the shipped model in seconds.
 """
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,28 +14,37 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from common.atomic import atomic_dir, read_json
 from common.errors import FacemoodError
 from common.metadata import load_metadata
+from web.compare_page import DEFAULT_COMPARISON, comparison_context
+from web.detector import write_detector
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 I18N = Path(__file__).resolve().parent / "i18n"
 NODE_MODULES = ROOT / "node_modules" / "@tensorflow"
-# The browser runtime: tfjs-core, two backends (WASM first, plain JS as fallback) and the
-# graph-model loader. Order matters: each UMD bundle extends the global `tf` of the ones before.
+# The browser runtime the page loads: tfjs-core, the WASM backend and the graph-model loader, as
+# ES2017 builds (smaller and faster to parse than the ES5 ones; every browser with WASM SIMD runs
+# ES2017). Order matters: each UMD bundle extends the global `tf` of the ones before.
 RUNTIME_SCRIPTS = [
-    "tfjs-core/dist/tf-core.min.js",
-    "tfjs-backend-cpu/dist/tf-backend-cpu.min.js",
-    "tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
-    "tfjs-converter/dist/tf-converter.min.js",
+    "tfjs-core/dist/tf-core.es2017.min.js",
+    "tfjs-backend-wasm/dist/tf-backend-wasm.es2017.min.js",
+    "tfjs-converter/dist/tf-converter.es2017.min.js",
 ]
+# Shipped but fetched only when needed: the plain JS backend (runtime.js loads it when WASM cannot
+# start) and the WASM builds; the page uses the SIMD one, the plain one where SIMD is missing.
+RUNTIME_FALLBACK = ["tfjs-backend-cpu/dist/tf-backend-cpu.es2017.min.js"]
 RUNTIME_WASM = [
     "tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
     "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
-    "tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 ]
-# Face detector: BlazeFace as converted to TF.js by @vladmandic/human (MIT), vendored as is.
+PRELOADED_WASM = "tfjs-backend-wasm-simd.wasm"
+# Face detector: BlazeFace as converted to TF.js by @vladmandic/human (MIT), vendored with its
+# weights stored as float16 (web/detector.py; the same values, half the bytes).
 DETECTOR_DIR = ROOT / "node_modules" / "@vladmandic" / "human"
 DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
+# The webcam's detector: BlazeFace's 128x128 front-camera model, a quarter of the work for the close
+# faces a camera sees (kept in web/vendor with its provenance; loaded only when the camera starts).
+CLOSE_RANGE_DETECTOR = Path(__file__).resolve().parent / "vendor" / "blazeface-front" / "blazeface-front.json"
 PAGES = ["index.html", "model.html"]
 # Only this site's own scripts, models and workers; images also from blob:/data: (the person's own
 # photos); WebAssembly compiled from our vendored binaries; nothing inline, nothing elsewhere.
@@ -44,8 +54,11 @@ CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'se
 MODEL_PLOTS = ["learning_curves.png", "confusion_matrix.png"]
 
 
-def render_site(model_dir, out):
-    """Write the site for the model in `model_dir` to `out` (replaced as a whole). Returns `out`."""
+def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
+    """Write the site for the model in `model_dir` to `out` (replaced as a whole). Returns `out`.
+
+    `comparison`: a compare.json from `build.py compare`; when it exists the site gets compare.html.
+    """
     model_dir, out = Path(model_dir), Path(out)
     metadata = load_metadata(model_dir)
     tfjs_dir = model_dir / "tfjs"
@@ -55,17 +68,24 @@ def render_site(model_dir, out):
                       undefined=StrictUndefined, keep_trailing_newline=True)
     metrics = read_json(model_dir / "metrics.json", "model metrics")
     context = _context(metadata, metrics, runtime)
+    compared = comparison_context(comparison) if comparison else None
+    context["has_comparison"] = compared is not None
+    context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), modules=_modules())
     with atomic_dir(out) as tmp:
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
+        if compared:
+            (tmp / "compare.html").write_text(env.get_template("compare.html.j2").render(**context, **compared))
         shutil.copytree(STATIC, tmp / "assets")
         shutil.copytree(I18N, tmp / "i18n")
         (tmp / "vendor").mkdir()
         for path in runtime:
             shutil.copy2(path, tmp / "vendor" / path.name)
         (tmp / "detector").mkdir()
-        for path in detector:
-            shutil.copy2(path, tmp / "detector" / path.name)
+        write_detector(detector[0], tmp / "detector")  # float16 weights: half the bytes, same detections
+        shutil.copy2(detector[2], tmp / "detector" / detector[2].name)
+        write_detector(CLOSE_RANGE_DETECTOR, tmp / "detector")
+        shutil.copy2(CLOSE_RANGE_DETECTOR.parent / "LICENSE", tmp / "detector" / "LICENSE.blazeface-front")
         shutil.copytree(tfjs_dir, tmp / "model")
         for name in MODEL_PLOTS:
             shutil.copy2(model_dir / name, tmp / "model" / name)
@@ -73,6 +93,27 @@ def render_site(model_dir, out):
         _write_integrity(tmp, ["model", "detector"])
         _write_service_worker(env, tmp)
     return out
+
+
+def _preloads(model_json, detector_json):
+    """What the page gets with fetch(), as site paths: listed in <head> so the browser downloads all
+    of it while it still parses the page and its scripts, instead of one file after another."""
+    shards = [f"{folder}/{path}" for folder, spec in (("model", model_json), ("detector", detector_json))
+              for group in json.loads(spec.read_text())["weightsManifest"] for path in group["paths"]]
+    return ["integrity.json", f"vendor/{PRELOADED_WASM}", "model/model.json", "model/metadata.json",
+            "detector/blazeface.json", *shards]
+
+
+def _modules(entry="main.js"):
+    """The page's ES modules (main.js and what it imports, transitively), for <link rel=modulepreload>:
+    one round trip for all of them instead of one per import level."""
+    found, todo = set(), [entry]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += re.findall(r"""(?:from|import)\s*['"]\./([\w.-]+\.js)['"]""", (STATIC / "js" / name).read_text())
+    return [f"assets/js/{name}" for name in sorted(found)]
 
 
 def _write_integrity(site, folders):
@@ -90,9 +131,13 @@ def _write_service_worker(env, site):
         relative = path.relative_to(site).as_posix()
         digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         files += ["./", relative] if relative == "index.html" else [relative]
-    # The three WASM builds are alternatives; the browser fetches only one, but any may be needed offline.
+    # The WASM builds and the JS fallback are alternatives: the worker precaches the one WASM build
+    # this browser runs (it tests for SIMD as TF.js does) and caches anything else when first fetched.
+    optional = {f"vendor/{Path(p).name}" for p in RUNTIME_WASM + RUNTIME_FALLBACK}
+    wasm = {"simd": f"vendor/{Path(RUNTIME_WASM[1]).name}", "plain": f"vendor/{Path(RUNTIME_WASM[0]).name}"}
     (site / "sw.js").write_text(env.get_template("sw.js.j2").render(
-        build_hash=digest.hexdigest()[:16], files_json=json.dumps(files, indent=2)))
+        build_hash=digest.hexdigest()[:16], files_json=json.dumps([f for f in files if f not in optional], indent=2),
+        wasm_json=json.dumps(wasm)))
 
 
 def _check_shards(tfjs_dir, metadata):
@@ -109,7 +154,7 @@ def _check_shards(tfjs_dir, metadata):
 
 def _vendored_files():
     """(runtime files, detector files) from node_modules, or a clear error when npm has not run."""
-    runtime = [NODE_MODULES / p for p in RUNTIME_SCRIPTS + RUNTIME_WASM]
+    runtime = [NODE_MODULES / p for p in RUNTIME_SCRIPTS + RUNTIME_FALLBACK + RUNTIME_WASM]
     detector = [DETECTOR_DIR / p for p in DETECTOR_FILES]
     missing = [str(p) for p in runtime + detector if not p.is_file()]
     if missing:
@@ -141,5 +186,5 @@ def _context(metadata, metrics, runtime):
         },
         "csp": CSP,
         "labels": metadata["labels"],
-        "scripts": [f"vendor/{p.name}" for p in runtime if p.suffix == ".js"],
+        "scripts": [f"vendor/{Path(p).name}" for p in RUNTIME_SCRIPTS],
     }

@@ -24,12 +24,15 @@ export async function startCamera(video, onFrame) {
   await video.play();
   running = true;
   // One frame at a time: the next starts when the last result is drawn, so work never piles up.
+  // The next one is the camera's next new frame (requestVideoFrameCallback) rather than the next
+  // display refresh, which would idle up to 16 ms after every result and never repeat a frame.
+  const next = (fn) => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(fn) : requestAnimationFrame(fn));
   const loop = async () => {
     if (!running) return;
     if (video.readyState >= 2) await onFrame(video);
-    if (running) requestAnimationFrame(loop);
+    if (running) next(loop);
   };
-  requestAnimationFrame(loop);
+  next(loop);
 }
 
 export function stopCamera(video) {

@@ -1,5 +1,6 @@
-// Where the faces are: BlazeFace (a TF.js graph model vendored from @vladmandic/human, MIT),
-// run on the image letterboxed into its 256x256 input. Boxes come back in source pixels.
+// Where the faces are: BlazeFace (TF.js graph models; the 256x256 back-camera model from
+// @vladmandic/human for photos, the 128x128 front-camera model for the webcam), run on the image
+// letterboxed into its square input. Boxes come back in source pixels.
 import { tf } from './runtime.js';
 import { loadVerifiedGraphModel } from './loader.js';
 
@@ -7,10 +8,10 @@ const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, no
 const MAX_OVERLAP = 0.3;    // IoU above which two boxes are the same face
 const OUTPUTS = ['Identity:0', 'Identity_1:0', 'Identity_2:0', 'Identity_3:0'];
 
-let canvas = null;
-
 // BlazeFace's anchors: one grid per output stride, `perCell` anchors per cell, centres in pixels.
-function anchorCentres(inputSize, strides = [16, 32], perCell = [2, 6]) {
+// Both BlazeFace models have two output grids, 16x16 and 8x8 cells, whatever their input size
+// (256 back-camera model: strides 16 and 32; 128 front-camera model: 8 and 16).
+function anchorCentres(inputSize, strides = [inputSize / 16, inputSize / 8], perCell = [2, 6]) {
   const centres = [];
   strides.forEach((stride, s) => {
     const cells = Math.ceil(inputSize / stride);
@@ -44,6 +45,7 @@ export async function loadFaceDetector(modelUrl) {
   const network = await loadVerifiedGraphModel(modelUrl);
   const size = network.inputs[0].shape[1];
   const anchors = anchorCentres(size);
+  let canvas = null;
 
   // Faces in `drawable` as [{box: [x, y, w, h], score}], largest score first.
   async function detect(drawable) {

@@ -28,7 +28,10 @@ export async function toDrawable(src) {
     return { image: src, width: src.naturalWidth, height: src.naturalHeight, scale: 1, close() {} };
   }
   if (typeof HTMLVideoElement !== 'undefined' && src instanceof HTMLVideoElement) {
-    return { image: src, width: src.videoWidth, height: src.videoHeight, scale: 1, close() {} };
+    // One snapshot of the current frame, converted to RGB once (off the main thread): detection
+    // and every crop then read the same frame, and no drawImage converts the video again.
+    const frame = await createImageBitmap(src);
+    return { image: frame, width: frame.width, height: frame.height, scale: 1, close: () => frame.close() };
   }
   if (typeof ImageData !== 'undefined' && src instanceof ImageData) {
     const canvas = makeCanvas(src.width, src.height);

@@ -1,17 +1,17 @@
 // Loads a TF.js graph model only after checking every file against the site's integrity.json
 // (SHA-256 of each model file, written when the site was built). A truncated or altered shard
 // is refused with a clear message instead of producing wrong predictions.
-import { tf } from './runtime.js';
+import { startBackend, tf } from './runtime.js';
 
 const SITE_ROOT = new URL('../../', import.meta.url);
 let manifest = null;
 
-async function integrityManifest() {
-  if (!manifest) {
-    const response = await fetch(new URL('integrity.json', SITE_ROOT));
+// One request for every caller, even those that ask before the first answer arrives.
+function integrityManifest() {
+  manifest ??= fetch(new URL('integrity.json', SITE_ROOT)).then((response) => {
     if (!response.ok) throw new Error(`integrity.json missing (${response.status})`);
-    manifest = await response.json();
-  }
+    return response.json();
+  });
   return manifest;
 }
 
@@ -23,9 +23,10 @@ async function sha256Hex(buffer) {
 // The bytes of `url`, or an error naming the file when they are not the ones the site was built with.
 export async function verifiedFetch(url) {
   const path = url.href.slice(SITE_ROOT.href.length);
-  const expected = (await integrityManifest())[path];
+  // The file downloads while the manifest does; nothing is used before its hash is checked.
+  const [hashes, response] = await Promise.all([integrityManifest(), fetch(url)]);
+  const expected = hashes[path];
   if (!expected) throw new Error(`${path} is not listed in integrity.json`);
-  const response = await fetch(url);
   if (!response.ok) throw new Error(`${path} could not be loaded (${response.status})`);
   const bytes = await response.arrayBuffer();
   if (await sha256Hex(bytes) !== expected) {
@@ -54,5 +55,7 @@ export async function loadVerifiedGraphModel(modelUrl) {
     signature: spec.signature,
     userDefinedMetadata: spec.userDefinedMetadata,
   };
+  // Downloading and checking never waited for the runtime; building the network does.
+  await startBackend();
   return tf.loadGraphModel(tf.io.fromMemory(artifacts));
 }

@@ -16,8 +16,19 @@ const languageButton = document.getElementById('language');
 
 const languageReady = loadLanguage().catch((err) => console.warn(`language files unavailable: ${err.message}`));
 
-async function handleFiles(files) {
-  await facemood.ready;
+// Photos being worked on; the service worker waits for them (see the end of this file).
+const inFlight = new Set();
+
+function handleFiles(files) {
+  const job = classifyFiles(files);
+  inFlight.add(job);
+  const done = () => inFlight.delete(job);
+  job.then(done, done);
+  return job;
+}
+
+// A photo given before the networks are ready starts decoding at once (classify waits for them).
+async function classifyFiles(files) {
   for (const file of files) {
     const name = file.name || t('pasted');
     try {
@@ -99,7 +110,13 @@ Promise.all([facemood.ready, languageReady]).then(
   (err) => setStatus('load_failed', { message: err.message }, 'error'),
 );
 
-// Offline after the first visit: the service worker caches the page, runtime and models.
-if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('sw.js').catch((err) => console.warn(`offline mode unavailable: ${err.message}`));
+// Offline after the first visit: the service worker caches the page, runtime and models. It is
+// registered once the page is ready and the photos already given are answered, so its downloads
+// never compete with the first result.
+async function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  await facemood.ready;
+  while (inFlight.size) await Promise.allSettled([...inFlight]);
+  await navigator.serviceWorker.register('sw.js');
 }
+registerServiceWorker().catch((err) => console.warn(`offline mode unavailable: ${err.message}`));

@@ -3,6 +3,7 @@ import { tf } from './runtime.js';
 import { loadVerifiedGraphModel, verifiedFetch } from './loader.js';
 
 export async function loadExpressionModel(baseUrl) {
+  const started = performance.now();
   const [metadataBytes, network] = await Promise.all([
     verifiedFetch(new URL('metadata.json', baseUrl)),
     loadVerifiedGraphModel(new URL('model.json', baseUrl)),
@@ -22,7 +23,9 @@ export async function loadExpressionModel(baseUrl) {
     return crops.map((_, i) => Array.from(flat.subarray(i * k, (i + 1) * k)));
   }
 
+  const loaded = performance.now();
   // The first run compiles kernels and allocates memory; do it now, not on the user's photo.
   await predict([new Float32Array(size * size).fill(128)]);
-  return { metadata, predict };
+  const timings = { loadMs: loaded - started, firstInferenceMs: performance.now() - loaded };
+  return { metadata, predict, timings };
 }

@@ -3,21 +3,51 @@
 // define the global `tf`; this module is the only place that reads it.
 export const tf = globalThis.tf;
 
-const BACKENDS = ['wasm', 'cpu'];
+const VENDOR = new URL('../../vendor/', import.meta.url);
+// Not loaded with the page: only a browser where WASM cannot start needs it (render.py ships it).
+const CPU_FALLBACK = 'tf-backend-cpu.es2017.min.js';
 
-export async function startBackend() {
+let started = null;
+
+// The backend's name once it runs. Safe to call from every loader: it starts the runtime once.
+export function startBackend() {
+  started ??= start();
+  return started;
+}
+
+async function start() {
   if (!tf) throw new Error('the TF.js runtime did not load');
   // Binaries sit in vendor/ beside the page; resolve against this module so any sub-path works.
-  tf.wasm.setWasmPaths(new URL('../../vendor/', import.meta.url).href);
-  for (const name of BACKENDS) {
-    try {
-      if (await tf.setBackend(name)) {
-        await tf.ready();
-        return name;
-      }
-    } catch (err) {
-      console.warn(`TF.js backend ${name} unavailable: ${err.message}`);
+  tf.wasm.setWasmPaths(VENDOR.href);
+  // One thread: the threaded build needs a cross-origin isolated page and blob: workers (which the
+  // CSP forbids), and the site ships and precaches only the single-threaded builds.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  try {
+    if (await tf.setBackend('wasm')) {
+      await tf.ready();
+      return 'wasm';
     }
+  } catch (err) {
+    console.warn(`TF.js backend wasm unavailable: ${err.message}`);
+  }
+  try {
+    await loadScript(new URL(CPU_FALLBACK, VENDOR));
+    if (await tf.setBackend('cpu')) {
+      await tf.ready();
+      return 'cpu';
+    }
+  } catch (err) {
+    console.warn(`TF.js backend cpu unavailable: ${err.message}`);
   }
   throw new Error('no TF.js backend could start in this browser');
+}
+
+function loadScript(url) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = url.href;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`${url.pathname} could not be loaded`));
+    document.head.append(script);
+  });
 }

@@ -1,0 +1,163 @@
+"""What one benchmark run measures in the browser. Every figure is taken by the page's own clock
+(performance.now(), whose zero is navigation start) and its own Resource Timing and Long Tasks
+entries, so Playwright's round trips never count.
+
+- cold_run: fresh Chromium, empty profile; a photo is picked as soon as the file input exists; time
+  until its result card is in the page, bytes received until then, long main-thread tasks.
+- warm_run: one page, N classifications of already-decoded photos; latency of each, live tensors
+  after the first and after the last.
+- webcam_fps: frames detected, classified and drawn per second from a 640x480 fake camera.
+"""
+import base64
+import time
+
+from bench.browser import CHROMIUM_FLAGS
+
+CHROMIUM = "/usr/bin/chromium"
+
+# Runs before any script of the page: records long tasks and the moment the first result card
+# (article.result, in both pages) is inserted.
+OBSERVERS = """
+window.__bench = { longTasks: [], firstResult: null, faces: null, ready: null };
+// The page's global ({API}) is assigned once; note when its `ready` promise resolves.
+Object.defineProperty(window, '{API}', {
+  configurable: true,
+  get() { return window.__bench.api; },
+  set(value) {
+    window.__bench.api = value;
+    Promise.resolve(value.ready).then(() => { window.__bench.ready = performance.now(); }, () => {});
+  },
+});
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__bench.longTasks.push([e.startTime, e.duration]);
+}).observe({ type: 'longtask', buffered: true });
+new MutationObserver((_, observer) => {
+  const card = document.querySelector('article.result');
+  if (!card) return;
+  window.__bench.firstResult = performance.now();
+  window.__bench.faces = Number(card.dataset.faces);
+  observer.disconnect();
+}).observe(document, { childList: true, subtree: true });
+"""
+
+COLLECT = """() => {
+  const [nav] = performance.getEntriesByType('navigation');
+  const until = window.__bench.firstResult;
+  const entries = [nav, ...performance.getEntriesByType('resource')];
+  const before = entries.filter((e) => e.responseEnd <= until);
+  const sum = (list, key) => list.reduce((n, e) => n + e[key], 0);
+  return {
+    first_result_ms: until,
+    ready_ms: window.__bench.ready,
+    faces: window.__bench.faces,
+    load_event_ms: nav.loadEventStart,
+    long_tasks: window.__bench.longTasks,
+    bytes_gzip: sum(before, 'encodedBodySize'),
+    bytes_raw: sum(before, 'decodedBodySize'),
+    files: before.map((e) => [new URL(e.name).pathname, e.encodedBodySize, e.decodedBodySize, Math.round(e.startTime), Math.round(e.responseEnd)]),
+  };
+}"""
+
+
+def launch(playwright, extra_flags=()):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS + list(extra_flags))
+
+
+def wait_for(page, expression, timeout=60.0, poll_ms=20):
+    """Poll a JS expression until truthy (wait_for_function would need eval, which CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {expression}")
+        page.wait_for_timeout(poll_ms)
+
+
+def cold_run(playwright, contender, photo, settle_ms=500):
+    """Navigation start -> the picked photo's result shown, in a browser with nothing cached."""
+    browser = launch(playwright)
+    try:
+        page = browser.new_context().new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.add_init_script(OBSERVERS.replace("{API}", contender.api))
+        page.goto(contender.url, wait_until="commit")
+        # A photo picked the moment the page listens for one: model loading is not hidden behind
+        # the time a person takes to pick a file.
+        wait_for(page, f"window.{contender.api}", poll_ms=5)
+        page.set_input_files("#file-input", str(photo))
+        wait_for(page, "window.__bench && (window.__bench.firstResult !== null || document.body?.dataset.failed)")
+        failed = page.evaluate("document.body.dataset.failed")
+        if failed:
+            raise RuntimeError(f"{contender.title} could not start: {failed}")
+        page.wait_for_timeout(settle_ms)  # long tasks right after the result still count
+        result = page.evaluate(COLLECT)
+        result["ready"] = page.evaluate(f"{contender.ready}.then((r) => r)")
+        after_load = [d for start, d in result["long_tasks"] if start + d > result["load_event_ms"]]
+        result["longest_task_after_load_ms"] = max(after_load, default=0.0)
+        result["errors"] = errors
+        return result
+    finally:
+        browser.close()
+
+
+def warm_run(playwright, contender, photos, count=100, skip=3):
+    """`count` classifications cycling through decoded `photos` in one warm page. The first `skip`
+    (one pass, compiling whatever is compiled per image size) are left out of the latencies."""
+    browser = launch(playwright)
+    try:
+        page = browser.new_context().new_page()
+        page.goto(contender.url)
+        page.evaluate(f"{contender.ready}.then(() => true)")
+        encoded = [base64.b64encode(p.read_bytes()).decode() for p in photos]
+        return page.evaluate("""async ([encoded, count, skip]) => {
+          const classify = %s;
+          const numTensors = () => %s;
+          const canvases = [];
+          for (const data of encoded) {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const bitmap = await createImageBitmap(new Blob([bytes]));
+            const canvas = document.createElement('canvas');
+            canvas.width = bitmap.width;
+            canvas.height = bitmap.height;
+            canvas.getContext('2d').drawImage(bitmap, 0, 0);
+            canvases.push(canvas);
+          }
+          const ms = [], faces = [];
+          let afterOne = null;
+          for (let i = 0; i < count; i++) {
+            const started = performance.now();
+            const result = await classify(canvases[i %% canvases.length]);
+            ms.push(performance.now() - started);
+            faces.push(result.faces.length);
+            if (i === 0) afterOne = numTensors();
+          }
+          return { ms: ms.slice(skip), faces, tensors_after_1: afterOne, tensors_after_n: numTensors(), n: count };
+        }""" % (contender.classify, contender.num_tensors), [encoded, count, skip])
+    finally:
+        browser.close()
+
+
+def webcam_fps(playwright, contender, video, seconds=4.0):
+    """Processed frames per second from Chromium's fake camera playing `video` (640x480)."""
+    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+             f"--use-file-for-fake-video-capture={video}"]
+    browser = launch(playwright, flags)
+    try:
+        page = browser.new_page()
+        page.goto(contender.url)
+        page.evaluate(f"{contender.ready}.then(() => true)")
+        if contender.name != "facemood":
+            return page.evaluate(f"harness.webcamFps({seconds * 1000:.0f})")
+        # facemood: the page's own camera mode; every processed frame rewrites the fps line.
+        page.click("#camera-toggle")
+        wait_for(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
+        return page.evaluate("""(ms) => new Promise((resolve) => {
+          let frames = 0;
+          const observer = new MutationObserver((records) => { frames += records.length; });
+          setTimeout(() => {
+            observer.observe(document.getElementById('camera-fps'), { childList: true });
+            setTimeout(() => { observer.disconnect(); resolve((frames * 1000) / ms); }, ms);
+          }, 1000);
+        })""", seconds * 1000)
+    finally:
+        browser.close()

@@ -1,0 +1,110 @@
+"""From raw runs to the figures, ratios and targets of the speed benchmark, and its Markdown table."""
+import statistics
+
+MB = 1_000_000  # the byte budget is in decimal megabytes
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(contender, cold, warm, fps):
+    """One contender's figures: medians over its cold runs, its warm run and its webcam run."""
+    if not cold:
+        return None
+    return {
+        "first_result_ms": median([r["first_result_ms"] for r in cold]),
+        "ready_ms": median([r["ready_ms"] for r in cold]),
+        "bytes_gzip": median([r["bytes_gzip"] for r in cold]),
+        "bytes_raw": median([r["bytes_raw"] for r in cold]),
+        "longest_task_after_load_ms": median([r["longest_task_after_load_ms"] for r in cold]),
+        "worst_task_after_load_ms": max(r["longest_task_after_load_ms"] for r in cold),
+        "faces_in_first_photo": [r["faces"] for r in cold],
+        "per_image_ms": median(warm["ms"]) if warm else None,
+        "faces_per_photo": sorted(set(warm["faces"])) if warm else None,
+        "tensors_after_1": warm["tensors_after_1"] if warm else None,
+        "tensors_after_n": warm["tensors_after_n"] if warm else None,
+        "warm_count": warm["n"] if warm else None,
+        "webcam_fps": fps,
+    }
+
+
+def _ratio(ours, theirs, higher_is_better=False):
+    if ours is None or theirs is None or ours == 0:
+        return None
+    return ours / theirs if higher_is_better else theirs / ours
+
+
+def compare(summaries):
+    """Targets from issue 6, each checked against our figure and face-api's best backend."""
+    ours = summaries["facemood"]
+    peers = [s for name, s in summaries.items() if name != "facemood" and s]
+
+    def best(key, higher_is_better=False):
+        values = [p[key] for p in peers if p.get(key) is not None]
+        return (max if higher_is_better else min)(values) if values else None
+
+    first_ratio = _ratio(ours["first_result_ms"], best("first_result_ms"))
+    rows = [
+        ("first_result", "Time to first result, cold (median)", "first_result_ms", "ms",
+         "≤ 500 ms and ≥ 1.3× faster than face-api's best",
+         ours["first_result_ms"] <= 500 and first_ratio is not None and first_ratio >= 1.3, first_ratio),
+        ("ready", "Page ready to classify, cold (median; information)", "ready_ms", "ms", "—", None,
+         _ratio(ours["ready_ms"], best("ready_ms"))),
+        ("per_image", "Per image, one face, warm (median)", "per_image_ms", "ms", "≤ 20 ms",
+         ours["per_image_ms"] <= 20, _ratio(ours["per_image_ms"], best("per_image_ms"))),
+        ("webcam", "Webcam 640×480, frames per second", "webcam_fps", "fps", "≥ 30",
+         ours["webcam_fps"] >= 30, _ratio(ours["webcam_fps"], best("webcam_fps", True), True)),
+        ("bytes_gzip", "Bytes before first result, gzip as served (median)", "bytes_gzip", "bytes", "≤ 1.5 MB",
+         ours["bytes_gzip"] <= 1.5 * MB, _ratio(ours["bytes_gzip"], best("bytes_gzip"))),
+        ("bytes_raw", "Bytes before first result, raw (median; information)", "bytes_raw", "bytes", "—", None,
+         _ratio(ours["bytes_raw"], best("bytes_raw"))),
+        ("longest_task", "Longest main-thread task after load (median of runs; worst run)",
+         "longest_task_after_load_ms", "ms", "≤ 200 ms", ours["longest_task_after_load_ms"] <= 200,
+         _ratio(ours["longest_task_after_load_ms"], best("longest_task_after_load_ms"))),
+        ("tensors", "Live tensors after the first → the last warm classification (how many)", "tensors_after_n",
+         "tensors", "no growth over 100", ours["tensors_after_n"] == ours["tensors_after_1"] and ours["warm_count"] >= 100,
+         None),
+    ]
+    return [{"id": row_id, "metric": label, "key": key, "unit": unit, "target": target, "met": met, "ratio": ratio}
+            for row_id, label, key, unit, target, met, ratio in rows]
+
+
+def _cell(summary, row):
+    if summary is None:
+        return "unavailable"
+    value = summary.get(row["key"])
+    if value is None:
+        return "—"
+    if row["id"] == "tensors":
+        return f"{summary['tensors_after_1']} → {value} ({summary['warm_count']})"
+    if row["id"] == "longest_task":
+        return f"{value:.0f} ms ({summary['worst_task_after_load_ms']:.0f})"
+    if row["unit"] == "bytes":
+        return f"{value / MB:.2f} MB"
+    if row["unit"] == "fps":
+        return f"{value:.1f}"
+    return f"{value:.0f} ms"
+
+
+def markdown(summaries, rows, titles, meta):
+    """The table: metric | facemood | face-api WASM | face-api WebGL | ratio | target | met?"""
+    names = list(titles)
+    lines = [f"| metric | {' | '.join(titles[n] for n in names)} | ratio | target | met? |",
+             "|---|" + "---|" * (len(names) + 3)]
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "—"
+        met = "—" if row["met"] is None else ("yes" if row["met"] else "**no**")
+        cells = " | ".join(_cell(summaries[n], row) for n in names)
+        lines.append(f"| {row['metric']} | {cells} | {ratio} | {row['target']} | {met} |")
+    notes = [
+        "",
+        f"`{meta['command']}` on {meta['date']}: {meta['runs']} cold runs per page (fresh Chromium, empty profile), "
+        f"{meta['warm_count']} warm classifications ({meta['peer_warm_count']} for face-api), {meta['webcam_seconds']:.0f} s of webcam; {meta['cpus']} CPU cores, "
+        f"load average {meta['load_before']:.1f} before and {meta['load_after']:.1f} after; Chromium {meta['chromium']}, "
+        f"face-api {meta['faceapi_version']} (tiny face detector, input {meta['faceapi_input_size']}, + expression net).",
+        "Ratio: face-api's best backend over facemood for times and bytes (above 1: facemood is faster or smaller), "
+        "facemood over face-api's best for frames per second. 1 MB = 1,000,000 bytes.",
+    ]
+    return "\n".join(lines + notes) + "\n"

@@ -1,0 +1,145 @@
+"""Speed of the facemood page against face-api, measured side by side in one run.
+
+Renders the site for --model-dir and a face-api harness page (tiny face detector + expression net,
+WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
+cold runs (fresh browser, a photo picked as soon as the page listens: time to its result, bytes
+received until then, long main-thread tasks), one warm page (latency per photo over
+--warm-count classifications, live tensors after the first and the last) and the webcam mode on
+a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
+backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table).
+
+    python -m bench.speed [--runs 5] [--warm-count 100] [--out bench/results]
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.browser import ROOT
+from common.atomic import atomic_write_bytes, atomic_write_json
+from common.errors import FacemoodError
+
+CONTENDERS = ("facemood", "faceapi_wasm", "faceapi_webgl")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default", help="model to build the site from")
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per page (default 5); figures are medians")
+    parser.add_argument("--warm-count", type=int, default=100,
+                        help="facemood's classifications in the warm page (default 100: the tensor-leak check)")
+    parser.add_argument("--peer-warm-count", type=int, default=20,
+                        help="face-api's warm classifications (default 20; its WebGL backend takes seconds each here)")
+    parser.add_argument("--webcam-seconds", type=float, default=4.0, help="webcam measuring window (default 4)")
+    parser.add_argument("--only", choices=CONTENDERS, action="append",
+                        help="measure only this page (repeatable); the default is all three")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for speed.json and speed.md")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or min(args.warm_count, args.peer_warm_count) < 4:
+        parser.error("--runs must be at least 1, --warm-count and --peer-warm-count at least 4")
+    return args
+
+
+def progress(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    try:
+        report = run(args, command=" ".join(["python -m bench.speed", *argv]))
+    except FacemoodError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report["markdown"])
+    return 0
+
+
+def run(args, command="python -m bench.speed"):
+    from playwright.sync_api import sync_playwright
+
+    from bench import composites, measure, report, sites
+    from web.render import render_site
+
+    started = time.time()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="facemood-speed-") as tmp:
+        tmp = Path(tmp)
+        progress("rendering the site, the face-api page and the photos")
+        dist = render_site(args.model_dir, tmp / "facemood")
+        harness = sites.write_faceapi_harness(tmp / "faceapi")
+        photos = composites.write_photos(tmp / "photos")
+        video = composites.write_camera_video(tmp / "camera.y4m")
+        with sites.served(dist) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
+            contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
+                                              sites.faceapi(theirs, "webgl"))}
+            chosen = [contenders[name] for name in (args.only or CONTENDERS)]
+            cold = {c.name: [] for c in chosen}
+            failures = {}
+            # Runs interleave the pages, so a burst of load on this shared machine hits all of them.
+            for i in range(args.runs):
+                for contender in chosen:
+                    if contender.name in failures:
+                        continue
+                    try:
+                        result = measure.cold_run(playwright, contender, photos[i % len(photos)])
+                    except (RuntimeError, TimeoutError) as e:
+                        failures[contender.name] = str(e)
+                        progress(f"{contender.title}: {e}")
+                        continue
+                    cold[contender.name].append(result)
+                    progress(f"cold run {i + 1}/{args.runs} {contender.title}: first result "
+                             f"{result['first_result_ms']:.0f} ms, {result['bytes_gzip'] / 1e6:.2f} MB gzip")
+            warm, fps = {}, {}
+            for contender in chosen:
+                if contender.name in failures:
+                    continue
+                count = args.warm_count if contender.name == "facemood" else args.peer_warm_count
+                progress(f"{contender.title}: {count} warm classifications")
+                warm[contender.name] = measure.warm_run(playwright, contender, photos, count)
+                progress(f"{contender.title}: webcam")
+                fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
+    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name)) for c in chosen}
+    if "facemood" not in summaries or summaries["facemood"] is None:
+        raise FacemoodError(f"facemood could not be measured: {failures.get('facemood', 'not selected')}")
+    rows = report.compare(summaries)
+    meta = {
+        "command": command,
+        "date": datetime.date.today().isoformat(), "runs": args.runs, "warm_count": args.warm_count,
+        "peer_warm_count": args.peer_warm_count,
+        "webcam_seconds": args.webcam_seconds, "cpus": os.cpu_count(), "load_before": load_before,
+        "load_after": os.getloadavg()[0], "chromium": chromium_version(), "faceapi_version": faceapi_version(),
+        "faceapi_input_size": 416, "seconds": round(time.time() - started, 1), "photos": [p.name for p in photos],
+    }
+    markdown = report.markdown(summaries, rows, {c.name: c.title for c in chosen}, meta)
+    result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
+              "cold_runs": cold, "warm": warm, "webcam_fps": fps, "markdown": markdown}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "speed.json", result)
+    atomic_write_bytes(args.out / "speed.md", markdown.encode())
+    progress(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'} in {meta['seconds']:.0f} s")
+    return result
+
+
+def faceapi_version():
+    from bench.sites import FACEAPI
+
+    return json.loads((FACEAPI / "package.json").read_text())["version"]
+
+
+def chromium_version():
+    from bench.measure import CHROMIUM
+
+    words = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.split()
+    return next((w for w in words if w[:1].isdigit()), "unknown")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""`build.py compare`: a tiny real run (two small backbones, a few steps, generated faces), its
+table and chart, a failing backbone that does not stop the others, re-runs that skip finished work."""
+import json
+
+import pytest
+
+import faces
+from conftest import ready_page, run_build
+from web.compare_page import comparison_context
+
+NUMERIC = ["parameters", "keras_bytes", "tfjs_weight_bytes", "epochs_run", "images_seen", "train_seconds",
+           "val_accuracy", "val_loss", "val_macro_f1", "test_accuracy", "test_macro_f1"]
+BROWSER = ["load_ms", "first_inference_ms", "warm_median_ms", "warm_p90_ms"]
+SMALL = "mobilenet_v3_small@0.5,mobilenet_v2@0.35"
+
+
+@pytest.fixture(scope="module")
+def tiny_comparison(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    data = faces.write_fer_csv(root / "fer.csv", rows_per_usage=(24, 8, 8))
+    args = ["compare", "--data", data, "--backbones", SMALL + ",xception", "--input-size", 48, "--epochs", 1,
+            "--budget", 0, "--browser-runs", 1, "--work-dir", root / "work", "--out", root / "out"]
+    first = run_build(*args)
+    return {"root": root, "args": args, "first": first,
+            "results": json.loads((root / "out" / "compare.json").read_text())}
+
+
+def test_every_column_holds_a_real_measurement(tiny_comparison):
+    rows = tiny_comparison["results"]["rows"]
+    for spec in SMALL.split(","):
+        row = rows[spec]
+        for key in NUMERIC:
+            assert isinstance(row[key], (int, float)) and row[key] >= 0, (spec, key, row[key])
+        assert row["parameters"] > 100_000 and row["tfjs_weight_bytes"] > 100_000
+        assert row["tfjs_weight_bytes"] < row["keras_bytes"]  # uint8 shards are smaller than the float h5
+        assert 0 <= row["val_accuracy"] <= 1 and row["val_loss"] > 0
+        assert row["weights"] == "none" and "ImageNet weights not usable here" in row["weights_note"]
+        for key in BROWSER:
+            assert row["browser"][key] > 0, (spec, key)
+        assert row["browser"]["warm_p90_ms"] >= row["browser"]["warm_median_ms"]
+        assert row["browser"]["backend"] in ("wasm", "cpu")
+    # The two models differ, and so do their measured sizes.
+    assert rows["mobilenet_v2@0.35"]["parameters"] != rows["mobilenet_v3_small@0.5"]["parameters"]
+
+
+def test_a_failing_backbone_is_reported_in_its_row_and_the_others_finish(tiny_comparison):
+    row = tiny_comparison["results"]["rows"]["xception"]
+    assert "at least 71" in row["error"]
+    table = (tiny_comparison["root"] / "out" / "compare.md").read_text()
+    assert "| xception | failed: FacemoodError: Xception needs an input size of at least 71" in table
+    assert "failed: xception" in tiny_comparison["first"].stdout
+    assert (tiny_comparison["root"] / "out" / "compare.png").stat().st_size > 10_000
+
+
+def test_a_rerun_skips_finished_backbones_and_refuses_other_settings(tiny_comparison):
+    again = run_build(*tiny_comparison["args"])
+    for spec in SMALL.split(","):
+        assert f"{spec}: already in" in again.stderr
+    assert "mobilenet_v2@0.35: training" not in again.stderr
+    assert "[1/1] xception: training" in again.stderr  # the failed one is tried again
+    results = json.loads((tiny_comparison["root"] / "out" / "compare.json").read_text())
+    assert results["rows"]["mobilenet_v2@0.35"] == tiny_comparison["results"]["rows"]["mobilenet_v2@0.35"]
+    changed = list(tiny_comparison["args"])
+    changed[changed.index("--epochs") + 1] = 2
+    refused = run_build(*changed, check=False)
+    assert refused.returncode == 1 and "made with other settings" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_bad_backbone_names_fail_before_any_work(tmp_path):
+    data = faces.write_fer_csv(tmp_path / "fer.csv")
+    for spec, message in [("resnet50", "unknown backbone 'resnet50'"), ("mobilenet@wide", "must be a number")]:
+        result = run_build("compare", "--data", data, "--backbones", spec, "--out", tmp_path / "out", check=False)
+        assert result.returncode == 1 and message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_site_comparison_page_sorts_and_charts(tiny_comparison, browser, tiny_build, tmp_path):
+    from web.render import render_site
+    from web.serve import start_server
+
+    comparison = tiny_comparison["root"] / "out" / "compare.json"
+    dist = render_site(tiny_build["model_dir"], tmp_path / "dist", comparison)
+    assert 'href="compare.html"' in (dist / "model.html").read_text()
+    server, url = start_server(dist)
+    try:
+        with ready_page(browser, url + "compare.html", wait_ready=False) as page:
+            names = lambda: page.eval_on_selector_all("#comparison tbody th", "e => e.map(x => x.textContent)")  # noqa: E731
+            assert sorted(names()) == sorted(SMALL.split(",") + ["xception"])
+            assert page.locator("svg .point").count() == 2
+            assert page.locator("svg .point title").first.text_content().endswith("MB of shards")
+            params = {r: tiny_comparison["results"]["rows"][r]["parameters"] for r in SMALL.split(",")}
+            smaller, larger = sorted(params, key=params.get)
+            page.click("button[data-key=parameters]")
+            assert names() == [smaller, larger, "xception"]  # numbers sort as numbers; the failed row last
+            page.click("button[data-key=parameters]")
+            assert names() == [larger, smaller, "xception"]
+            assert page.get_attribute("th:has(button[data-key=parameters])", "aria-sort") == "descending"
+            assert not page.log.errors
+    finally:
+        server.shutdown()
+
+
+def test_no_comparison_file_means_no_page(tmp_path):
+    assert comparison_context(tmp_path / "missing.json") is None

@@ -1,0 +1,196 @@
+"""What the speed work changed, checked without timing anything (this machine is shared, so speed
+thresholds live in bench/results/speed.md, never in tests): gzip and isolation headers from the
+server, the float16 detector finding the same faces, and the speed benchmark producing real numbers."""
+import gzip
+import hashlib
+import json
+import math
+import shutil
+import struct
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import CHROMIUM, ROOT
+
+DETECTOR = ROOT / "node_modules" / "@vladmandic" / "human" / "models" / "blazeface.json"
+
+
+def fetch(url, **headers):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture
+def static_site(tmp_path):
+    from web.serve import start_server
+
+    (tmp_path / "index.html").write_text("<!doctype html><title>x</title>" + "<p>hello</p>" * 200)
+    (tmp_path / "app.js").write_text("console.log('hi');\n" * 500)
+    (tmp_path / "tiny.json").write_text("{}")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG" + bytes(4000))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "index.html").write_text("sub " * 400)
+    servers = []
+
+    def serve(**options):
+        server, url = start_server(tmp_path, **options)
+        servers.append(server)
+        return url
+
+    yield tmp_path, serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_compressible_files_are_sent_gzip_when_accepted(static_site):
+    root, serve = static_site
+    url = serve()
+    status, headers, body = fetch(url + "app.js", **{"Accept-Encoding": "gzip, deflate"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in headers["Vary"]
+    assert gzip.decompress(body) == (root / "app.js").read_bytes()
+    assert int(headers["Content-Length"]) == len(body) < (root / "app.js").stat().st_size
+    assert headers["Content-Type"].startswith("text/javascript")
+    # Not to a client that does not ask, not for PNGs (compressed already), not for tiny files.
+    assert "Content-Encoding" not in fetch(url + "app.js")[1]
+    assert "Content-Encoding" not in fetch(url + "photo.png", **{"Accept-Encoding": "gzip"})[1]
+    assert "Content-Encoding" not in fetch(url + "tiny.json", **{"Accept-Encoding": "gzip"})[1]
+    # The page itself, by its folder URL, and the redirect of a folder without its slash still work.
+    status, headers, body = fetch(url, **{"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip" and gzip.decompress(body) == (root / "index.html").read_bytes()
+    assert gzip.decompress(fetch(url + "sub", **{"Accept-Encoding": "gzip"})[2]).startswith(b"sub ")
+    # A revalidation gets 304, and a changed file new bytes.
+    status, headers, _ = fetch(url + "app.js", **{"Accept-Encoding": "gzip", "If-Modified-Since": headers["Last-Modified"]})
+    assert status == 304
+    (root / "app.js").write_text("changed();\n" * 300)
+    assert gzip.decompress(fetch(url + "app.js", **{"Accept-Encoding": "gzip"})[2]) == b"changed();\n" * 300
+    assert fetch(url + "missing.js", **{"Accept-Encoding": "gzip"})[0] == 404
+
+
+def test_cross_origin_isolation_headers_only_when_asked(static_site):
+    _, serve = static_site
+    plain = fetch(serve() + "app.js")[1]
+    isolated = fetch(serve(isolate=True) + "app.js", **{"Accept-Encoding": "gzip"})[1]
+    assert "Cross-Origin-Embedder-Policy" not in plain
+    assert isolated["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert isolated["Cross-Origin-Embedder-Policy"] == "require-corp"
+
+
+def test_detector_is_shipped_as_float16_with_the_same_weights(tmp_path):
+    from web.detector import write_detector
+
+    assert write_detector(DETECTOR, tmp_path)
+    spec = json.loads((tmp_path / "blazeface.json").read_text())
+    original = json.loads(DETECTOR.read_text())
+    assert spec["modelTopology"] == original["modelTopology"]
+    half, full = (tmp_path / "blazeface.bin").read_bytes(), (DETECTOR.parent / "blazeface.bin").read_bytes()
+    assert len(half) < 0.55 * len(full)
+    offsets = [0, 0]
+    for new, old in zip(spec["weightsManifest"][0]["weights"], original["weightsManifest"][0]["weights"]):
+        n = math.prod(old["shape"])
+        was = np.frombuffer(full, "<f4" if old["dtype"] == "float32" else "<i4", n, offsets[1])
+        offsets[1] += 4 * n
+        if new.get("quantization", {}).get("dtype") == "float16":
+            now = np.frombuffer(half, "<f2", n, offsets[0]).astype(np.float32)
+            offsets[0] += 2 * n
+        else:
+            now = np.frombuffer(half, was.dtype, n, offsets[0])
+            offsets[0] += 4 * n
+        assert np.abs(now - was).max(initial=0) <= 1e-7, new["name"]
+    assert offsets == [len(half), len(full)]
+
+
+def test_detector_that_float16_would_change_is_copied_as_is(tmp_path):
+    from web.detector import write_detector
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "m.json").write_text(json.dumps({"weightsManifest": [{"paths": ["m.bin"], "weights": [
+        {"name": "w", "shape": [2], "dtype": "float32"}]}]}))
+    (source / "m.bin").write_bytes(struct.pack("<2f", 1.0, 1.0001))  # 1.0001 is not a float16
+    out = tmp_path / "out"
+    out.mkdir()
+    assert not write_detector(source / "m.json", out)
+    assert (out / "m.bin").read_bytes() == (source / "m.bin").read_bytes()
+
+
+@pytest.mark.browser
+def test_float16_detector_finds_the_same_faces_as_the_float32_one(shipped_site, browser, tmp_path):
+    """The shipped site against a copy whose detector is the original float32 one, same photos."""
+    from bench.composites import composite_photos
+    from web.serve import start_server
+
+    original = tmp_path / "float32"
+    shutil.copytree(shipped_site["dist"], original)
+    for name in ("blazeface.json", "blazeface.bin"):
+        shutil.copy2(DETECTOR.parent / name, original / "detector" / name)
+    integrity = json.loads((original / "integrity.json").read_text())
+    for name in ("blazeface.json", "blazeface.bin"):
+        integrity[f"detector/{name}"] = hashlib.sha256((original / "detector" / name).read_bytes()).hexdigest()
+    (original / "integrity.json").write_text(json.dumps(integrity))
+    photos = [bytes(data) for _, data in composite_photos()]
+    server, url = start_server(original)
+    try:
+        found = [_faces(browser, site, photos) for site in (shipped_site["url"], url)]
+    finally:
+        server.shutdown()
+    assert [len(f) for f in found[0]] == [1] * len(photos)
+    for ours, reference in zip(*found):
+        assert len(ours) == len(reference)
+        for a, b in zip(ours, reference):
+            assert np.abs(np.array(a["box"]) - np.array(b["box"])).max() <= 1
+            assert abs(a["detection"] - b["detection"]) < 1e-3 and a["label"] == b["label"]
+
+
+def _faces(browser, url, photos):
+    import base64
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.evaluate("facemood.ready.then(() => true)")
+        return page.evaluate("""async (photos) => {
+            const out = [];
+            for (const data of photos) {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                out.push((await facemood.classify(new Blob([bytes], { type: 'image/jpeg' }))).faces);
+            }
+            return out;
+        }""", [base64.b64encode(p).decode() for p in photos])
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
+    """One short run of bench.speed against the shipped model and face-api's WASM backend."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found")
+    # Its own process: Playwright's sync API allows one driver per process, and the session has one.
+    run = subprocess.run([sys.executable, "-m", "bench.speed", "--runs", "1", "--warm-count", "4",
+                          "--peer-warm-count", "4", "--webcam-seconds", "1", "--only", "facemood",
+                          "--only", "faceapi_wasm", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads((tmp_path / "speed.json").read_text())
+    for name in ("facemood", "faceapi_wasm"):
+        summary = result["summary"][name]
+        for key in ("first_result_ms", "ready_ms", "bytes_gzip", "bytes_raw", "longest_task_after_load_ms",
+                    "per_image_ms", "webcam_fps", "tensors_after_1", "tensors_after_n"):
+            value = summary[key]
+            assert isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, (name, key, value)
+        assert summary["first_result_ms"] > 0 and summary["bytes_gzip"] > 0 and summary["webcam_fps"] > 0
+        assert summary["bytes_raw"] > summary["bytes_gzip"]  # gzip really was served
+        assert summary["faces_in_first_photo"] == [1]
+    assert {row["id"] for row in result["targets"]} >= {"first_result", "per_image", "webcam", "bytes_gzip",
+                                                        "longest_task", "tensors"}
+    table = (tmp_path / "speed.md").read_text()
+    assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
