@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench
+.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -75,6 +75,10 @@ bench-crop-margin: setup-ml chromium  ## measure the best crop margin around det
 
 bench: setup-ml chromium  ## speed against face-api, side by side: bench/results/speed.{json,md} (ARGS=--runs N ...)
 	$(PY) -m bench.speed --model-dir $(MODEL) $(ARGS)
+
+compare: setup-ml chromium  ## train and compare backbones under one budget (DATA=fer2013.csv.gz, ARGS=--budget 4 ...)
+	@test -n "$(DATA)" || { echo "error: give the data set: make compare DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) build.py compare --data $(DATA) $(ARGS)
 
 clean:  ## remove build outputs (keeps the shipped model and the installs)
 	rm -rf $(OUT) .pytest_cache test-artifacts

@@ -295,6 +295,23 @@ def test_content_security_policy_holds_with_no_violation(tiny_site, browser):
         context.close()
 
 
+def test_without_webassembly_binaries_the_page_falls_back_to_plain_javascript(tiny_site, browser):
+    """A host that fails to serve .wasm files still gets a working page, on the CPU backend."""
+    context = browser.new_context()
+    try:
+        context.route("**/*.wasm", lambda route: route.abort())
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(tiny_site["url"])
+        info = page.evaluate("facemood.ready")
+        assert info["backend"] == "cpu"
+        assert any(url.endswith("tf-backend-cpu.es2017.min.js") for url, _ in log.requests)
+        result = page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))
+        assert len(result["faces"]) == 1
+    finally:
+        context.close()
+
+
 def test_corrupted_shard_is_refused_with_a_clear_message(tiny_site, browser, tmp_path):
     from web.serve import start_server
 

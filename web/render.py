@@ -186,5 +186,7 @@ def _context(metadata, metrics, runtime):
         },
         "csp": CSP,
         "labels": metadata["labels"],
-        "scripts": [f"vendor/{Path(p).name}" for p in RUNTIME_SCRIPTS],
+        # start-backend.js right after the WASM backend: the binary compiles while the converter parses.
+        "scripts": [f"vendor/{Path(p).name}" for p in RUNTIME_SCRIPTS[:2]] + ["assets/js/start-backend.js"]
+                   + [f"vendor/{Path(p).name}" for p in RUNTIME_SCRIPTS[2:]],
     }

@@ -17,13 +17,9 @@ export function startBackend() {
 
 async function start() {
   if (!tf) throw new Error('the TF.js runtime did not load');
-  // Binaries sit in vendor/ beside the page; resolve against this module so any sub-path works.
-  tf.wasm.setWasmPaths(VENDOR.href);
-  // One thread: the threaded build needs a cross-origin isolated page and blob: workers (which the
-  // CSP forbids), and the site ships and precaches only the single-threaded builds.
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   try {
-    if (await tf.setBackend('wasm')) {
+    // Usually start-backend.js began this already, while the page was still loading.
+    if (await (globalThis.facemoodWasmStarting ?? startWasm())) {
       await tf.ready();
       return 'wasm';
     }
@@ -40,6 +36,13 @@ async function start() {
     console.warn(`TF.js backend cpu unavailable: ${err.message}`);
   }
   throw new Error('no TF.js backend could start in this browser');
+}
+
+function startWasm() {
+  // Binaries sit in vendor/ beside the page; resolve against this module so any sub-path works.
+  tf.wasm.setWasmPaths(VENDOR.href);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);  // see start-backend.js
+  return tf.setBackend('wasm');
 }
 
 function loadScript(url) {

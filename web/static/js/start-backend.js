@@ -1,0 +1,17 @@
+// A classic script that runs right after the WASM backend bundle, before the converter bundle:
+// it starts fetching and compiling the WASM binary now, so that work overlaps the parsing of
+// the rest of the runtime instead of waiting for the page's modules. runtime.js takes over the
+// promise it leaves (and starts the backend itself if this script did not run).
+(() => {
+  const tf = globalThis.tf;
+  if (!tf || !tf.wasm) return;
+  const siteRoot = new URL('../../', document.currentScript.src);
+  tf.wasm.setWasmPaths(new URL('vendor/', siteRoot).href);
+  // One thread: the threaded build needs a cross-origin isolated page and blob: workers (which the
+  // CSP forbids), and the site ships and precaches only the single-threaded builds.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  globalThis.facemoodWasmStarting = tf.setBackend('wasm').catch((err) => {
+    console.warn(`TF.js backend wasm unavailable: ${err.message}`);
+    return false;  // runtime.js then starts the plain JavaScript backend
+  });
+})();
