@@ -63,7 +63,8 @@ def run_convert(args):
 
     started = time.time()
     metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
-                       crop_margin=getattr(args, "new_crop_margin", None))
+                       crop_margin=getattr(args, "new_crop_margin", None),
+                       test_time_flip={"on": True, "off": False}.get(getattr(args, "test_time_flip", None)))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
 
 
@@ -156,6 +157,9 @@ def _parser():
                         "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
     _add_model_dir(convert_p)
     _add_convert_options(convert_p)
+    convert_p.add_argument("--test-time-flip", choices=["on", "off"], default=None,
+                           help="make the page average each face's scores with its mirror image's (two "
+                                "inferences per face; `build.py evaluate` measures both ways); default: keep")
     convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
                            help="replace the crop margin recorded at training (e.g. with the value "
                                 "bench/crop_margin.py measured best); default: keep it")

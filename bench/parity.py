@@ -26,14 +26,15 @@ def main(argv=None):
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
     args = parser.parse_args(argv)
 
-    from convert.graph_model import GraphModel
+    from convert.graph_model import GraphModel, page_probabilities
     from train.train import load_trained
 
     model, metadata = load_trained(args.model_dir)
     images = probe_images(metadata["input"]["size"])
     x = np.stack(images)[..., None].astype(np.float32)
-    graph = GraphModel(args.model_dir / "tfjs")(x)
-    keras = model.predict(x, verbose=0)
+    graph = page_probabilities(GraphModel(args.model_dir / "tfjs"), x, metadata)
+    # The float model the same way as the page: with the mirrored face averaged in when it flips.
+    keras = page_probabilities(lambda batch: model.predict(batch, verbose=0), x, metadata)
     with site_page(args.model_dir) as page:
         results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
                                 [png_data_url(im) for im in images])
@@ -41,6 +42,7 @@ def main(argv=None):
     report = {
         "command": "python -m bench.parity",
         "images": len(images),
+        "test_time_flip": bool(metadata.get("inference", {}).get("test_time_flip")),
         "max_abs_browser_vs_python_graph": float(np.abs(browser - graph).max()),
         "max_abs_browser_vs_float_keras": float(np.abs(browser - keras).max()),
         "same_top_label_as_python_graph": int((browser.argmax(1) == graph.argmax(1)).sum()),

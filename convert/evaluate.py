@@ -3,7 +3,8 @@
 Story: load the model folder and the data -> run the float Keras model and the shipped TF.js
 graph (de-quantized weights) on the validation and test splits -> also score the test split
 without the images that occur, pixel for pixel, in the training split (FER2013 has such
-duplicates) -> write report/report.json, report/report.md and a confusion matrix PNG.
+duplicates) -> score test-time flipping too (the mean of a face and its mirror image) ->
+write report/report.json, report/report.md and a confusion matrix PNG.
 """
 import hashlib
 from pathlib import Path
@@ -13,10 +14,10 @@ import numpy as np
 from common.atomic import atomic_dir, atomic_write_json
 from common.errors import FacemoodError
 from convert.export import TFJS_DIR, load_evaluation_data
-from convert.graph_model import GraphModel
+from convert.graph_model import GraphModel, page_probabilities
 from train.metrics import classification_report
 from train.plots import plot_confusion
-from train.train import load_trained, predict
+from train.train import load_trained
 
 REPORT_DIR = "report"
 
@@ -31,7 +32,8 @@ def evaluate(model_dir, data, progress=True):
     graph = GraphModel(model_dir / TFJS_DIR)
     labels = metadata["labels"]
     seen_in_training = {hashlib.sha256(image.tobytes()).digest() for image in dataset.train.images}
-    report = {"model": metadata["architecture"], "data": metadata["training"]["data"]["name"],
+    flipping = bool(metadata.get("inference", {}).get("test_time_flip"))
+    report = {"model": metadata["architecture"], "test_time_flip": flipping, "data": metadata["training"]["data"]["name"],
               "weight_bytes": metadata["tfjs"]["weight_bytes"], "quantize": metadata["tfjs"]["quantize"],
               "splits": {}}
     for split in ("val", "test"):
@@ -39,13 +41,21 @@ def evaluate(model_dir, data, progress=True):
         if not len(part):
             continue
         x = part.images[..., None].astype(np.float32)
-        float_probs, quant_probs = predict(model, part.images), graph(x)
+        # The float model the way the page runs the shipped one (flipping included when it flips).
+        float_probs = page_probabilities(lambda batch: model.predict(batch, batch_size=256, verbose=0), x, metadata)
+        single_probs = graph(x)
+        # Does averaging with the mirrored face pay for a second inference? Both are measured;
+        # "quantized" is what the page does (metadata.json: inference.test_time_flip).
+        flip_probs = (single_probs + graph(x[:, :, ::-1])) / 2
+        quant_probs = flip_probs if flipping else single_probs
         unseen = np.array([hashlib.sha256(image.tobytes()).digest() not in seen_in_training
                            for image in part.images])
         report["splits"][split] = {
             "float": classification_report(float_probs, part.labels, labels),
             "quantized": classification_report(quant_probs, part.labels, labels),
             "quantized_deduplicated": classification_report(quant_probs[unseen], part.labels[unseen], labels),
+            "quantized_single_pass": classification_report(single_probs, part.labels, labels),
+            "quantized_flip_averaged": classification_report(flip_probs, part.labels, labels),
             "duplicates_of_training_removed": int((~unseen).sum()),
         }
     with atomic_dir(model_dir / REPORT_DIR) as tmp:
@@ -72,6 +82,14 @@ def _markdown(report, labels):
         lines.append(f"| {names[split]} | {_pct(r['float']['accuracy'])} | {_pct(r['quantized']['accuracy'])} | "
                      f"{_pct(dedup['accuracy'])} ({dedup['count']} images, "
                      f"{r['duplicates_of_training_removed']} removed) | {r['quantized']['macro_f1']:.3f} |")
+    def figures(key):
+        return ", ".join(f"{names[split]} {_pct(r[key]['accuracy'])} (macro-F1 {r[key]['macro_f1']:.3f})"
+                         for split, r in report["splits"].items())
+
+    shipped = "with" if report["test_time_flip"] else "without"
+    lines += ["", f"The page classifies each face {shipped} test-time flipping (the mean of the scores of the face "
+                  f"and of its mirror image). Shipped weights with flipping: {figures('quantized_flip_averaged')}; "
+                  f"one pass, no flipping: {figures('quantized_single_pass')}."]
     last = "test" if "test" in report["splits"] else "val"
     lines += ["", f"Per class, {names[last]} split, as shipped:", "",
               "| class | precision | recall | F1 | images |", "|---|---|---|---|---|"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from common.atomic import atomic_dir, atomic_write_json, read_json
 from common.errors import FacemoodError
-from convert.graph_model import GraphModel
+from convert.graph_model import GraphModel, page_probabilities
 from train.keras_env import tf
 from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
@@ -26,11 +26,13 @@ QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": 
 TFJS_DIR = "tfjs"
 
 
-def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None):
+def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
-    around a detected face); it changes no weight, only what the page is told.
+    around a detected face); it changes no weight, only what the page is told. `test_time_flip`
+    (True/False; None keeps the recorded choice) tells the page to average each face's scores with
+    those of its mirror image; the quantized metrics are then measured that way too.
     """
     from tensorflowjs.converters import converter
 
@@ -43,10 +45,16 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         if not 0 <= crop_margin <= 1:
             raise FacemoodError(f"--crop-margin must lie in 0-1, not {crop_margin}")
         metadata["crop"]["margin"] = crop_margin
+    if test_time_flip is not None:
+        metadata.setdefault("inference", {})["test_time_flip"] = bool(test_time_flip)
     dataset = load_evaluation_data(data, metadata, progress)
     with atomic_dir(model_dir) as tmp:
-        for item in model_dir.iterdir():
-            if item.name != TFJS_DIR and item.is_file():
+        for item in model_dir.iterdir():  # everything but the old shards carries over (report/ too)
+            if item.name == TFJS_DIR:
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name)
+            else:
                 shutil.copy2(item, tmp / item.name)
         out = tmp / TFJS_DIR
         dtype_map = {QUANTIZE[quantize]: True} if QUANTIZE[quantize] else None
@@ -61,7 +69,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
         if dataset is not None:
             _say(progress, "measuring the converted model on the validation and test splits ...")
-            quantized, agreement = _evaluate_converted(model, GraphModel(out), dataset, metadata["labels"])
+            quantized, agreement = _evaluate_converted(model, GraphModel(out), dataset, metadata)
             metrics["quantized"] = quantized
             metrics["float_vs_quantized"] = agreement
             metadata.setdefault("metrics", {})["quantized"] = {
@@ -97,14 +105,17 @@ def load_evaluation_data(data, metadata, progress):
     return dataset
 
 
-def _evaluate_converted(model, graph, dataset, labels):
+def _evaluate_converted(model, graph, dataset, metadata):
+    """The converted model as the page runs it (test-time flipping included) against the float one."""
+    labels = metadata["labels"]
     reports, agreement = {}, {}
     for split in ("val", "test"):
         part = dataset.split(split)
         if not len(part):
             continue
-        float_probs = predict(model, part.images)
-        quant_probs = graph(part.images[..., None].astype(np.float32))
+        x = part.images[..., None]
+        float_probs = page_probabilities(lambda batch: predict(model, batch[..., 0]), x, metadata)
+        quant_probs = page_probabilities(graph, x, metadata)
         reports[split] = classification_report(quant_probs, part.labels, labels)
         agreement[split] = {
             "top1_agreement": round(float((float_probs.argmax(1) == quant_probs.argmax(1)).mean()), 4),

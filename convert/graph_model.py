@@ -149,3 +149,14 @@ def _ints(attr, key):
 def _tensor_node(name):
     """'node:0' -> 'node' (the converter's graphs have one output per node we run)."""
     return name.split(":")[0]
+
+
+def page_probabilities(graph, batch, metadata):
+    """Class probabilities as the page computes them for (n, size, size, 1) grey crops: the graph's
+    output, averaged with its output on the mirrored crops when the model asks for test-time
+    flipping (metadata.json: inference.test_time_flip)."""
+    batch = np.asarray(batch, np.float32)
+    probs = graph(batch)
+    if metadata.get("inference", {}).get("test_time_flip"):
+        probs = (probs + graph(batch[:, :, ::-1])) / 2
+    return probs

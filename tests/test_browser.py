@@ -73,12 +73,12 @@ def test_page_loads_clean_and_only_talks_to_its_own_origin(site, open_page):
 
 
 def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
-    from convert.graph_model import GraphModel
+    from convert.graph_model import GraphModel, page_probabilities
 
     metadata = json.loads((site["model_dir"] / "metadata.json").read_text())
     size = metadata["input"]["size"]
     images = probe_images(size)
-    expected = GraphModel(site["model_dir"] / "tfjs")(np.stack(images)[..., None].astype(np.float32))
+    expected = page_probabilities(GraphModel(site["model_dir"] / "tfjs"), np.stack(images)[..., None], metadata)
     page, log = open_page(site["url"])
     results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
                             [png_data_url(im) for im in images])

@@ -47,6 +47,31 @@ def test_quantized_accuracy_is_measured_on_the_converted_graph(tiny_build):
     assert accuracy == pytest.approx(metadata["metrics"]["quantized"]["test"]["accuracy"], abs=1e-4)
 
 
+def test_test_time_flip_is_recorded_and_measured_as_the_page_runs_it(tiny_build, tmp_path):
+    """`convert --test-time-flip on`: the page is told, and the quantized figures average each face
+    with its mirror image exactly as the page does."""
+    import shutil
+
+    from convert.graph_model import GraphModel
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    (model_dir / "report").mkdir()
+    (model_dir / "report" / "report.md").write_text("an earlier evaluation")
+    run_build("convert", "--model-dir", model_dir, "--data", tiny_build["data"], "--test-time-flip", "on", "--quiet")
+    assert (model_dir / "report" / "report.md").read_text() == "an earlier evaluation"  # sub-folders survive
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["inference"] == {"test_time_flip": True}
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    x = ds.test.images[..., None].astype(np.float32)
+    graph = GraphModel(model_dir / "tfjs")
+    flipped = ((graph(x) + graph(x[:, :, ::-1])) / 2).argmax(1)
+    assert metadata["metrics"]["quantized"]["test"]["accuracy"] == pytest.approx(
+        float((flipped == ds.test.labels).mean()), abs=1e-4)
+    run_build("convert", "--model-dir", model_dir, "--test-time-flip", "off", "--quiet")
+    assert json.loads((model_dir / "metadata.json").read_text())["inference"] == {"test_time_flip": False}
+
+
 def test_unquantized_graph_matches_keras_closely(tiny_build, tmp_path):
     """With --quantize none the converted graph computes what Keras computes (BN folding aside)."""
     import shutil
@@ -126,7 +151,16 @@ def test_evaluate_writes_a_report_with_deduplicated_accuracy(tiny_build, tmp_pat
     assert test["duplicates_of_training_removed"] == 0
     assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"]
     assert (model_dir / "report" / "confusion_matrix.png").stat().st_size > 1000
-    assert "without training duplicates" in result.stdout
+    assert "without training duplicates" in result.stdout and "test-time flipping" in result.stdout
+    # Flip averaging: the mean of the shipped graph on each test face and on its mirror image.
+    from convert.graph_model import GraphModel
+    from train.data import load_dataset
+
+    part = load_dataset(data, image_size=48, seed=metadata["training"]["config"]["seed"]).test
+    x = part.images[..., None].astype(np.float32)
+    graph = GraphModel(model_dir / "tfjs")
+    predicted = ((graph(x) + graph(x[:, :, ::-1])) / 2).argmax(1)
+    assert test["quantized_flip_averaged"]["accuracy"] == pytest.approx((predicted == part.labels).mean(), abs=1e-4)
 
 
 def test_evaluate_removes_test_images_seen_in_training(tiny_build, tmp_path):

@@ -163,6 +163,7 @@ def _vendored_files():
 
 
 def _context(metadata, metrics, runtime):
+    flip = bool(metadata.get("inference", {}).get("test_time_flip"))
     summary = metadata.get("metrics", {})
     shipped = summary.get("quantized") or summary.get("float") or {}
     detail_kind = "quantized" if "quantized" in metrics else "float"
@@ -174,7 +175,9 @@ def _context(metadata, metrics, runtime):
         "per_class": metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class"),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
-        "kind_names": {"float": "Float (Keras)", "quantized": "As shipped"},
+        "kind_names": {"float": "Float (Keras, one pass)" if flip else "Float (Keras)",
+                       "quantized": "As shipped (with test-time flipping)" if flip else "As shipped"},
+        "flip": flip,
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
         "footer": {

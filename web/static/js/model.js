@@ -12,15 +12,30 @@ export async function loadExpressionModel(baseUrl) {
   const size = metadata.input.size;
 
   // Class probabilities for each crop (Float32Array of size*size grey values, 0-255).
+  // With test-time flipping (metadata inference.test_time_flip), each crop's mirror image runs in
+  // the same batch and the two score vectors are averaged, as `build.py evaluate` measured.
+  const flip = Boolean(metadata.inference?.test_time_flip);
+
   async function predict(crops) {
     if (crops.length === 0) return [];
-    const batch = new Float32Array(crops.length * size * size);
-    crops.forEach((crop, i) => batch.set(crop, i * size * size));
-    const output = tf.tidy(() => network.predict(tf.tensor4d(batch, [crops.length, size, size, 1])));
+    const inputs = flip ? [...crops, ...crops.map(mirrored)] : crops;
+    const batch = new Float32Array(inputs.length * size * size);
+    inputs.forEach((crop, i) => batch.set(crop, i * size * size));
+    const output = tf.tidy(() => network.predict(tf.tensor4d(batch, [inputs.length, size, size, 1])));
     const flat = await output.data();
     output.dispose();
     const k = metadata.labels.length;
-    return crops.map((_, i) => Array.from(flat.subarray(i * k, (i + 1) * k)));
+    const scores = (i) => flat.subarray(i * k, (i + 1) * k);
+    return crops.map((_, i) => (flip ? Array.from(scores(i), (p, j) => (p + scores(i + crops.length)[j]) / 2)
+      : Array.from(scores(i))));
+  }
+
+  function mirrored(crop) {
+    const out = new Float32Array(crop.length);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) out[y * size + x] = crop[y * size + size - 1 - x];
+    }
+    return out;
   }
 
   const loaded = performance.now();
