@@ -239,7 +239,8 @@ def _time_model(playwright, url, face, runs, flags):
     for run in range(runs):
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
         try:
-            page = browser.new_page()
+            # No service worker: its background pre-caching of the model would skew the warm timings.
+            page = browser.new_context(service_workers="block").new_page()
             page.goto(url)
             ready = page.evaluate("facemood.ready")
             loads.append(ready["model"]["loadMs"])
