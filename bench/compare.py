@@ -59,11 +59,13 @@ class CompareSettings:
 
 def parse_backbone(spec):
     """'mobilenet_v2@0.35' -> ('mobilenet_v2', 0.35); width 1.0 when not given."""
-    from train.model import BACKBONES
+    from train.model import BACKBONES, WIDTH_MULTIPLIER
 
     name, _, alpha = spec.partition("@")
     if name not in BACKBONES:
         raise FacemoodError(f"unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
+    if alpha and name not in WIDTH_MULTIPLIER:
+        raise FacemoodError(f"{spec}: only MobileNets have a width multiplier")
     try:
         return name, float(alpha) if alpha else 1.0
     except ValueError:

@@ -69,7 +69,8 @@ def test_a_rerun_skips_finished_backbones_and_refuses_other_settings(tiny_compar
 
 def test_bad_backbone_names_fail_before_any_work(tmp_path):
     data = faces.write_fer_csv(tmp_path / "fer.csv")
-    for spec, message in [("resnet50", "unknown backbone 'resnet50'"), ("mobilenet@wide", "must be a number")]:
+    for spec, message in [("resnet50", "unknown backbone 'resnet50'"), ("mobilenet@wide", "must be a number"),
+                          ("vgg16@0.5", "only MobileNets have a width multiplier")]:
         result = run_build("compare", "--data", data, "--backbones", spec, "--out", tmp_path / "out", check=False)
         assert result.returncode == 1 and message in result.stderr
     assert not (tmp_path / "out").exists()
