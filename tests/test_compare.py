@@ -104,3 +104,16 @@ def test_site_comparison_page_sorts_and_charts(tiny_comparison, browser, tiny_bu
 
 def test_no_comparison_file_means_no_page(tmp_path):
     assert comparison_context(tmp_path / "missing.json") is None
+
+
+def test_shipped_site_shows_the_committed_comparison(shipped_site, browser):
+    """`make site` renders bench/results/compare.json: every backbone a row, every timed one a point."""
+    from web.compare_page import DEFAULT_COMPARISON
+
+    rows = json.loads(DEFAULT_COMPARISON.read_text())["rows"]
+    timed = [r for r in rows.values() if "load_ms" in r.get("browser", {})]
+    with ready_page(browser, shipped_site["url"] + "compare.html", wait_ready=False) as page:
+        shown = page.eval_on_selector_all("#comparison tbody th", "e => e.map(x => x.textContent)")
+        assert sorted(shown) == sorted(rows) and len(shown) >= 7
+        assert page.locator("svg .point").count() == len(timed)
+        assert not page.log.errors
