@@ -3,6 +3,7 @@ import base64
 import io
 import json
 import shutil
+import time
 from urllib.parse import urlparse
 
 import numpy as np
@@ -323,10 +324,14 @@ def test_corrupted_shard_is_refused_with_a_clear_message(tiny_site, browser, tmp
     shard.write_bytes(bytes(data))
     server, url = start_server(dist)
     context = browser.new_context()
+    # The language file arrives after the failure: it must translate the error, not bring back
+    # the page's first "Loading the model…".
+    context.route("**/i18n/*.json", lambda route: (time.sleep(1.0), route.continue_()))
     try:
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("#status[data-kind=error]")
+        page.wait_for_load_state("networkidle")
         text = page.inner_text("#status")
         assert f"model/{shard.name} is damaged or incomplete" in text
     finally:

@@ -30,13 +30,17 @@ function handleFiles(files) {
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
 async function classifyFiles(files) {
   for (const file of files) {
-    const name = file.name || t('pasted');
+    let result = null;
+    let error = null;
     try {
-      const result = await facemood.classify(file);
-      showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels);
+      result = await facemood.classify(file);
     } catch (err) {
-      showError(name, err);
+      error = err;
     }
+    await languageReady;  // a card drawn before its language file would show message keys
+    const name = file.name || t('pasted');
+    if (error) showError(name, error);
+    else showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels);
   }
 }
 

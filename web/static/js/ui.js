@@ -11,6 +11,9 @@ export function setStatus(key, params = {}, kind = 'info') {
   status = { key, params, kind };
   statusEl.textContent = t(key, params);
   statusEl.dataset.kind = kind;
+  // A language file that arrives later re-translates this message, not the page's first one.
+  statusEl.dataset.i18n = key;
+  statusEl.dataset.i18nParams = JSON.stringify(params);
 }
 
 function el(tag, className, text) {
