@@ -7,10 +7,10 @@
 //                                            (every face BlazeFace finds; boxes in source pixels;
 //                                            options: {margin} overrides metadata.json's crop margin,
 //                                            {range: 'close'|'far'} picks the detector: 'close' (the
-//                                            default for a <video>) is 4x faster and finds faces
-//                                            that fill a good part of the frame, as a webcam sees
-//                                            them; 'far' (the default otherwise) also finds the
-//                                            small faces of group photos)
+//                                            default for a <video>) looks at a quarter of the pixels
+//                                            and finds faces that fill a good part of the frame, as
+//                                            a webcam sees them; 'far' (the default otherwise) also
+//                                            finds the small faces of group photos)
 //
 // `src`: a URL, <img>, canvas, ImageBitmap, File/Blob, ImageData or a playing <video>.
 // Labels, input size, grey conversion and crop margin come from the model's metadata.json.
