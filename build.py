@@ -224,7 +224,7 @@ def _add_compare_options(p):
     p.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES),
                    help="comma-separated; NAME@WIDTH sets a MobileNet's width multiplier (default 1.0)")
     p.add_argument("--budget", type=float, default=defaults.budget_minutes,
-                   help="training minutes (wall-clock) per backbone; 0 = only --epochs limits it")
+                   help="training minutes per backbone, counted as this process's CPU time divided by the cores (the same training whatever else runs); 0 = only --epochs limits it")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per backbone")
     p.add_argument("--subset", type=float, default=defaults.subset,
                    help="fraction of every split to use (e.g. 0.2 with --budget 1 for a quick look)")

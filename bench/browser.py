@@ -1,13 +1,20 @@
 """A served site and a headless Chromium page for benchmarks (same flags as the tests)."""
 import contextlib
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+CHROMIUM = Path(os.environ.get("FACEMOOD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
+
+
+def launch(playwright, extra_flags=()):
+    """Debian's Chromium, headless, with the flags every test and benchmark uses."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + list(extra_flags))
 
 
 @contextlib.contextmanager
@@ -23,7 +30,7 @@ def site_page(model_dir):
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         dist = render_site(model_dir, Path(tmp) / "dist")
         server, url = start_server(dist)
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.goto(url)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.browser import launch
 from common.atomic import atomic_write_bytes, atomic_write_json, read_json
 from common.errors import FacemoodError
 
@@ -212,7 +213,6 @@ def _measure_in_browser(results, specs, settings, progress):
 
     from playwright.sync_api import sync_playwright
 
-    from bench.browser import CHROMIUM_FLAGS
     from web.render import render_site
     from web.serve import start_server
 
@@ -226,7 +226,7 @@ def _measure_in_browser(results, specs, settings, progress):
                 dist = render_site(row["model_dir"], Path(tmp) / spec)
                 server, url = start_server(dist)
                 try:
-                    row["browser"] = _time_model(playwright, url, face, settings.browser_runs, CHROMIUM_FLAGS)
+                    row["browser"] = _time_model(playwright, url, face, settings.browser_runs)
                 finally:
                     server.shutdown()
             except Exception as e:  # a model the page cannot run is a result too
@@ -235,11 +235,11 @@ def _measure_in_browser(results, specs, settings, progress):
             _write(results, settings)
 
 
-def _time_model(playwright, url, face, runs, flags):
+def _time_model(playwright, url, face, runs):
     loads, first, backend = [], [], None
     warm = []
     for run in range(runs):
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        browser = launch(playwright)
         try:
             # No service worker: its background pre-caching of the model would skew the warm timings.
             page = browser.new_context(service_workers="block").new_page()

@@ -11,9 +11,8 @@ entries, so Playwright's round trips never count.
 import base64
 import time
 
-from bench.browser import CHROMIUM_FLAGS
+from bench.browser import launch
 
-CHROMIUM = "/usr/bin/chromium"
 
 # Runs before any script of the page: records long tasks and the moment the first result card
 # (article.result, in both pages) is inserted.
@@ -57,10 +56,6 @@ COLLECT = """() => {
     files: before.map((e) => [new URL(e.name).pathname, e.encodedBodySize, e.decodedBodySize, Math.round(e.startTime), Math.round(e.responseEnd)]),
   };
 }"""
-
-
-def launch(playwright, extra_flags=()):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS + list(extra_flags))
 
 
 def wait_for(page, expression, timeout=60.0, poll_ms=20):

@@ -135,7 +135,7 @@ def faceapi_version():
 
 
 def chromium_version():
-    from bench.measure import CHROMIUM
+    from bench.browser import CHROMIUM
 
     words = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.split()
     return next((w for w in words if w[:1].isdigit()), "unknown")

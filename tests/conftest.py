@@ -12,8 +12,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import faces  # noqa: E402
 
-CHROMIUM = Path(os.environ.get("FACEMOOD_CHROMIUM", "/usr/bin/chromium"))
-from bench.browser import CHROMIUM_FLAGS  # noqa: E402  (one list for tests and benchmarks)
+from bench.browser import CHROMIUM, launch  # noqa: E402  (one launcher for tests and benchmarks)
 SHIPPED_MODEL = ROOT / "models" / "default"
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -110,7 +109,7 @@ def launch_chromium(playwright, extra_flags=()):
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + list(extra_flags))
+    return launch(playwright, extra_flags)
 
 
 def wait_until(page, expression, timeout=30.0):

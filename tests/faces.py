@@ -53,3 +53,25 @@ def write_fer_csv(path, rows_per_usage=(12, 4, 4), classes=(0, 3, 5)):
             lines.append(f"{label},{' '.join(map(str, pixels.ravel()))},{usage}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+FERPLUS_ORDER = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]  # FER+'s first 7 vote columns
+
+
+def write_ferplus_csv(path, fer_csv, shift=0, not_a_face_rows=()):
+    """FER+ votes for the rows of `fer_csv`: 7 of 10 votes for its label (class index + `shift`, so
+    shift != 0 gives votes that never agree), 3 for neutral; rows in `not_a_face_rows` get 10 NF votes."""
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    lines = [FERPLUS_HEADER]
+    for row, line in enumerate(fer_csv.read_text().splitlines()[1:]):
+        label, _, usage = line.split(",")
+        votes = [0] * 10
+        if row in not_a_face_rows:
+            votes[9] = 10
+        else:
+            votes[FERPLUS_ORDER.index(names[(int(label) + shift) % 7])] += 7
+            votes[FERPLUS_ORDER.index("neutral")] += 3
+        lines.append(f"{usage},fer{row:07d}.png," + ",".join(map(str, votes)))
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -13,6 +13,8 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     label_smoothing: float = 0.1
+    ferplus: str = ""
+    ferplus_weight: float = 0.5
     dropout: float = 0.2
     augment: float = 1.0
     patience: int = 6
@@ -32,6 +34,9 @@ HELP = {
     "batch_size": "images per step",
     "learning_rate": "peak Adam learning rate (cosine decay to 2%% of it)",
     "label_smoothing": "label smoothing of the cross-entropy",
+    "ferplus": "FER+ votes (fer2013new.csv) of the FER2013 --data: train on soft targets mixing them with "
+               "the FER2013 labels (validation and test keep FER2013's labels)",
+    "ferplus_weight": "share of the FER+ vote distribution in each training target (with --ferplus)",
     "dropout": "dropout before the classification layer",
     "augment": "strength of the augmentation (scales rotation, zoom, shift, brightness, contrast); 0 = none",
     "patience": "epochs without a better validation accuracy before stopping",

@@ -17,6 +17,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from train.config import TrainConfig
 from train.data import load_dataset
+from train.ferplus import soft_targets
 from train.keras_env import keras, tf
 from train.metrics import classification_report
 from train.model import PREPROCESSING, build_model
@@ -60,7 +61,9 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy"])
     class_weights = _class_weights(dataset.train.labels, len(labels))
-    train_ds = _training_pipeline(dataset.train, len(labels), config)
+    targets = (soft_targets(dataset, config.ferplus, config.ferplus_weight)["train"] if config.ferplus
+               else np.eye(len(labels), dtype=np.float32)[dataset.train.labels])
+    train_ds = _training_pipeline(dataset.train, targets, class_weights, config)
     val_ds = _eval_pipeline(dataset.val, len(labels))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
                                          restore_best_weights=True, verbose=0)
@@ -68,7 +71,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     interrupted = False
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
-                  class_weight=class_weights, callbacks=[stop, *callbacks], verbose=verbose)
+                  callbacks=[stop, *callbacks], verbose=verbose)
     except KeyboardInterrupt:
         if stop.best_weights is None:  # not one epoch finished: nothing worth keeping
             raise
@@ -138,13 +141,14 @@ def _augmenter(seed, strength):
     return keras.Sequential(layers, name="augment")
 
 
-def _training_pipeline(split, num_classes, config):
+def _training_pipeline(split, targets, class_weights, config):
+    """Augmented batches of (image, target distribution, weight of the image's labelled class)."""
     augment = _augmenter(config.seed, config.augment)
-    ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], split.labels))
+    weights = np.asarray([class_weights[i] for i in range(len(class_weights))], np.float32)[split.labels]
+    ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], targets, weights))
     ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(config.batch_size, drop_remainder=False)
-    ds = ds.map(lambda x, y: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255),
-                              tf.one_hot(y, num_classes)),
+    ds = ds.map(lambda x, y, w: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255), y, w),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -180,9 +184,11 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
                          "weights": config.weights if config.weights in ("none", "imagenet") else "file",
                          "parameters": int(model.count_params()), "keras_file": MODEL_FILE},
         "training": {
-            "config": asdict(config),
+            # File names only: where the data lay on the training machine says nothing about the model.
+            "config": {**asdict(config), "ferplus": Path(config.ferplus).name if config.ferplus else ""},
             "data": {"kind": dataset.kind, "name": Path(dataset.source).name, "sha256": dataset.sha256,
-                     "counts": dataset.counts(), "skipped_images": len(dataset.skipped)},
+                     "counts": dataset.counts(), "skipped_images": len(dataset.skipped),
+                     "ferplus_votes": Path(config.ferplus).name if config.ferplus else None},
             "class_weights": {dataset.labels[i]: round(w, 4) for i, w in class_weights.items()},
             "epochs_run": len(history.history["loss"]),
             "best_epoch": best_epoch,

@@ -1,0 +1,87 @@
+"""FER+ votes as soft targets: aligned with FER2013's rows, mixed by weight, and refused when they do not fit."""
+import json
+
+import numpy as np
+import pytest
+
+import faces
+from common.errors import FacemoodError
+from conftest import run_build
+from train.data import load_dataset
+from train.ferplus import soft_targets
+
+
+@pytest.fixture
+def fer(tmp_path):
+    return faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(9, 3, 6))
+
+
+def test_targets_mix_votes_and_labels_by_weight(tmp_path, fer):
+    votes = faces.write_ferplus_csv(tmp_path / "votes.csv", fer, not_a_face_rows=(1,))
+    ds = load_dataset(fer)
+    targets = soft_targets(ds, votes, 0.5)
+    for split in ("train", "val", "test"):
+        t, labels = targets[split], ds.split(split).labels
+        assert t.shape == (len(labels), 7) and np.allclose(t.sum(axis=1), 1)
+        assert (np.argmax(t, axis=1) == labels).all()
+    neutral = 6
+    first = targets["train"][0]  # label angry: 0.5 one-hot + 0.5 * (0.7 angry, 0.3 neutral)
+    assert first[ds.train.labels[0]] == pytest.approx(0.85) and first[neutral] == pytest.approx(0.15)
+    # A row whose votes are all "not a face" keeps only its FER2013 label.
+    assert targets["train"][1].tolist() == np.eye(7)[ds.train.labels[1]].tolist()
+    # Weight 0 is plain one-hot; weight 1 is the votes alone.
+    assert np.array_equal(soft_targets(ds, votes, 0.0)["val"], np.eye(7, dtype=np.float32)[ds.val.labels])
+    assert soft_targets(ds, votes, 1.0)["test"][0][neutral] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p, fer: p.write_text(faces.FERPLUS_HEADER + "\n"), "0 train rows, but the data has 9"),
+    (lambda p, fer: faces.write_ferplus_csv(p, fer, shift=1), "do not line up"),
+    (lambda p, fer: p.write_text("Usage,neutral\nTraining,3\n"), "no column 'anger'"),
+    (lambda p, fer: p.write_text(faces.FERPLUS_HEADER + "\nTraining,x,1,2,3,a,0,0,0,0,0,0\n"), "votes must be numbers"),
+    (lambda p, fer: None, "does not exist"),
+])
+def test_votes_that_do_not_fit_are_refused(tmp_path, fer, make, message):
+    votes = tmp_path / "votes.csv"
+    make(votes, fer)
+    with pytest.raises(FacemoodError, match=message):
+        soft_targets(load_dataset(fer), votes, 0.5)
+
+
+def test_only_fer2013_csv_data_takes_votes(tmp_path, fer):
+    folder = faces.write_class_folders(tmp_path / "faces", per_class=4)
+    with pytest.raises(FacemoodError, match="needs FER2013's CSV"):
+        soft_targets(load_dataset(folder), faces.write_ferplus_csv(tmp_path / "v.csv", fer), 0.5)
+    with pytest.raises(FacemoodError, match="between 0 and 1"):
+        soft_targets(load_dataset(fer), tmp_path / "v.csv", 1.5)
+
+
+def test_training_pipeline_feeds_the_soft_targets_and_class_weights(tmp_path, fer):
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(fer)
+    targets = soft_targets(ds, faces.write_ferplus_csv(tmp_path / "votes.csv", fer), 0.5)["train"]
+    class_weights = {i: float(i + 1) for i in range(7)}
+    config = TrainConfig(batch_size=len(ds.train), augment=0)
+    _, y, w = next(iter(_training_pipeline(ds.train, targets, class_weights, config)))
+    # Shuffled together: every row's target belongs to an image of the class its weight says.
+    rows = {tuple(np.round(t, 5)) for t in targets}
+    assert {tuple(np.round(t, 5)) for t in y.numpy()} == rows
+    assert sorted(w.numpy().tolist()) == sorted(float(l + 1) for l in ds.train.labels)
+    for t, weight in zip(y.numpy(), w.numpy()):
+        assert weight == np.argmax(t) + 1
+
+
+def test_build_train_with_ferplus_records_the_votes_file(tmp_path, fer):
+    votes = faces.write_ferplus_csv(tmp_path / "votes.csv", fer)
+    model_dir = tmp_path / "model"
+    run_build("train", "--data", fer, "--ferplus", votes, "--ferplus-weight", "0.4", "--model-dir", model_dir,
+              "--epochs", 1, "--max-steps", 2, "--batch-size", 8, "--input-size", 48, "--quiet")
+    training = json.loads((model_dir / "metadata.json").read_text())["training"]
+    assert training["data"]["ferplus_votes"] == "votes.csv"
+    assert training["config"]["ferplus"] == "votes.csv" and training["config"]["ferplus_weight"] == 0.4
+    bad = run_build("train", "--data", fer, "--ferplus", tmp_path / "none.csv", "--model-dir", tmp_path / "m2",
+                    "--epochs", 1, "--max-steps", 1, "--quiet", check=False)
+    assert bad.returncode != 0 and "error:" in bad.stderr and "does not exist" in bad.stderr
+    assert not (tmp_path / "m2").exists()
