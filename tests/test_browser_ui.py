@@ -1,9 +1,11 @@
 """The page as people use it: webcam, languages, focusing a face, phone width; screenshots kept."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS, PageLog, launch_chromium, ready_page, wait_until
+from conftest import ARTIFACTS, SHIPPED_MODEL, PageLog, launch_chromium, ready_page, wait_until
 from test_browser import astronaut
 from video import write_y4m
 
@@ -109,5 +111,11 @@ def test_model_card_renders_metrics_and_plots(site, browser):
         for image in page.query_selector_all(".plots img"):
             assert page.evaluate("img => img.complete && img.naturalWidth > 0", image)
         assert page.query_selector_all("table")
+        # The card says how the shipped model was trained, FER+ votes included when they were used.
+        training = json.loads((SHIPPED_MODEL / "metadata.json").read_text())["training"]
+        ferplus = training["data"].get("ferplus_votes")
+        assert ("FER+ crowd votes" in page.inner_text("main")) == bool(ferplus)
+        if ferplus:
+            assert f"({ferplus}) mixed into the training targets" in page.inner_text("main")
         screenshot(page, "model-card")
         assert page.log.errors == []
