@@ -6,6 +6,8 @@ something, and the browser and Python see exactly the same pixels.
 import numpy as np
 from PIL import Image, ImageDraw
 
+from train.data import FER2013_LABELS
+
 MOUTHS = ("smile", "frown", "open")
 
 
@@ -62,7 +64,6 @@ FERPLUS_ORDER = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fea
 def write_ferplus_csv(path, fer_csv, shift=0, not_a_face_rows=()):
     """FER+ votes for the rows of `fer_csv`: 7 of 10 votes for its label (class index + `shift`, so
     shift != 0 gives votes that never agree), 3 for neutral; rows in `not_a_face_rows` get 10 NF votes."""
-    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     lines = [FERPLUS_HEADER]
     for row, line in enumerate(fer_csv.read_text().splitlines()[1:]):
         label, _, usage = line.split(",")
@@ -70,7 +71,7 @@ def write_ferplus_csv(path, fer_csv, shift=0, not_a_face_rows=()):
         if row in not_a_face_rows:
             votes[9] = 10
         else:
-            votes[FERPLUS_ORDER.index(names[(int(label) + shift) % 7])] += 7
+            votes[FERPLUS_ORDER.index(FER2013_LABELS[(int(label) + shift) % 7])] += 7
             votes[FERPLUS_ORDER.index("neutral")] += 3
         lines.append(f"{usage},fer{row:07d}.png," + ",".join(map(str, votes)))
     path.write_text("\n".join(lines) + "\n")
