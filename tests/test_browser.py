@@ -73,6 +73,51 @@ def test_page_loads_clean_and_only_talks_to_its_own_origin(site, open_page):
     assert {m for _, m in log.requests} == {"GET"}
 
 
+# Counts the runs of every TF.js graph model in the page (the detector and the expression model).
+COUNT_GRAPH_RUNS = """() => {
+  window.__graphRuns = 0;
+  const execute = tf.GraphModel.prototype.execute;
+  tf.GraphModel.prototype.execute = function (...args) { window.__graphRuns += 1; return execute.apply(this, args); };
+}"""
+
+
+@pytest.mark.parametrize("photo_first", [True, False])
+def test_a_photo_given_while_the_page_loads_skips_the_blank_warm_up_runs(shipped_site, browser, tmp_path, photo_first):
+    """Each network's first run is slow; a blank one is run for it only when no photo is waiting to
+    do that work. Both networks' files are held back until the photo has been given."""
+    photo = tmp_path / "face.png"
+    Image.fromarray(astronaut()).save(photo)
+    context = browser.new_context()
+    try:
+        held = []
+        context.route("**/model.json", lambda route: held.append(route))
+        context.route("**/detector/blazeface.json", lambda route: held.append(route))
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(shipped_site["url"], wait_until="domcontentloaded")
+        page.evaluate(COUNT_GRAPH_RUNS)
+        if photo_first:
+            page.set_input_files("#file-input", str(photo))
+        deadline = time.monotonic() + 30
+        while len(held) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # route handlers run while Playwright waits
+        assert len(held) == 2
+        for route in held:
+            route.continue_()
+        if not photo_first:
+            page.evaluate("facemood.ready.then(() => true)")
+            page.set_input_files("#file-input", str(photo))
+        card = page.wait_for_selector("article.result", timeout=60000)
+        assert card.get_attribute("data-faces") == "1"
+        info = page.evaluate("facemood.ready")
+        # One detection and one classification for the photo; two blank runs more without it waiting.
+        assert page.evaluate("window.__graphRuns") == (2 if photo_first else 4)
+        assert info["model"]["firstInferenceMs"] > 0
+        assert log.errors == []
+    finally:
+        context.close()
+
+
 def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
     from convert.graph_model import GraphModel, page_probabilities
 

@@ -1,7 +1,9 @@
 // window.facemood: the page's one public object, for embedding and tests.
 //
 //   await facemood.ready                  -> {backend, labels, loadMs, model: {loadMs, firstInferenceMs}}
-//                                            once both networks are loaded and warm
+//                                            once both networks are loaded and warm (when a photo was
+//                                            given first, its own run warms them; firstInferenceMs
+//                                            is null until that run is over)
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
 //   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label, detection}], ms}
 //                                            (every face BlazeFace finds; boxes in source pixels;
@@ -26,14 +28,30 @@ let model = null;
 let detector = null;
 let closeRangeDetector = null;  // loaded on first use: only the webcam needs it
 
+let waiting = 0;  // photos given and not yet classified
+
+// Both networks downloaded, checked and built: enough to classify. The runtime starts while they
+// download; each network is built as soon as the runtime and its own files are there.
+const built = Promise.all([startBackend(), loadExpressionModel(MODEL_URL), loadFaceDetector(DETECTOR_URL)])
+  .then(([backend, expressionModel, faceDetector]) => {
+    model = expressionModel;
+    detector = faceDetector;
+    const alignment = model.metadata.crop.alignment ?? 'none';
+    if (alignment !== 'none') throw new Error(`this page cannot align faces as the model expects (${alignment})`);
+    return backend;
+  });
+
+// Built and warm. Each network's first run is the slow one; it runs on a blank input now unless a
+// photo is already waiting: the photo's own first run does that work, and waiting for a blank run
+// first would only delay its result. Between the two the page takes input, so a photo given now
+// skips what is left.
 const ready = (async () => {
   const started = performance.now();
-  // The runtime starts while both networks download; each network is built and warmed up as soon as
-  // the runtime and its own files are there.
-  let backend;
-  [backend, model, detector] = await Promise.all([startBackend(), loadExpressionModel(MODEL_URL), loadFaceDetector(DETECTOR_URL)]);
-  const alignment = model.metadata.crop.alignment ?? 'none';
-  if (alignment !== 'none') throw new Error(`this page cannot align faces as the model expects (${alignment})`);
+  const backend = await built;
+  for (const network of [detector, model]) {
+    await new Promise((resolve) => setTimeout(resolve));
+    if (waiting === 0) await network.warmUp();
+  }
   return { backend, labels: [...model.metadata.labels], loadMs: performance.now() - started, model: model.timings };
 })();
 
@@ -46,21 +64,26 @@ function named(probabilities) {
 
 async function withImage(src, work) {
   // The photo decodes (off the main thread) while the networks may still be loading; `ms` counts
-  // from when the networks were ready, or from the call when they already were.
-  const decoding = toDrawable(src);
+  // from when the networks were built, or from the call when they already were.
+  waiting += 1;
   try {
-    await ready;
-  } catch (err) {
-    decoding.then((drawable) => drawable.close(), () => {});
-    throw err;
-  }
-  const started = performance.now();
-  const drawable = await decoding;
-  try {
-    const result = await work(drawable);
-    return { ...result, ms: performance.now() - started };
+    const decoding = toDrawable(src);
+    try {
+      await built;
+    } catch (err) {
+      decoding.then((drawable) => drawable.close(), () => {});
+      throw err;
+    }
+    const started = performance.now();
+    const drawable = await decoding;
+    try {
+      const result = await work(drawable);
+      return { ...result, ms: performance.now() - started };
+    } finally {
+      drawable.close();
+    }
   } finally {
-    drawable.close();
+    waiting -= 1;
   }
 }
 

@@ -88,8 +88,16 @@ export async function loadFaceDetector(modelUrl) {
     return suppressOverlaps(candidates);
   }
 
-  await detect({ image: new OffscreenCanvas(size, size), width: size, height: size });
-  return { detect };
+  let warm = false;  // after the first run, the slow one (it compiles kernels and allocates memory)
+  return {
+    detect: (drawable) => detect(drawable).then((faces) => { warm = true; return faces; }),
+    // That first run on a blank square, for when no photo is waiting to do it.
+    async warmUp() {
+      if (warm) return;
+      await detect({ image: new OffscreenCanvas(size, size), width: size, height: size });
+      warm = true;
+    },
+  };
 }
 
 // The square crop the expression model wants around a detected face: the box's longer side plus
