@@ -117,5 +117,15 @@ def test_model_card_renders_metrics_and_plots(site, browser):
         assert ("FER+ crowd votes" in page.inner_text("main")) == bool(ferplus)
         if ferplus:
             assert f"({ferplus}) mixed into the training targets" in page.inner_text("main")
+        # Every training run behind the model, the runs it continued included, first to last.
+        from web.render import training_stages
+
+        stages = training_stages(training)
+        listed = [li.inner_text() for li in page.query_selector_all("ol.stages li")]
+        if len(stages) > 1:
+            assert [text.split(" epochs")[0] for text in listed] == [str(s["epochs_run"]) for s in stages]
+            assert f"{sum(s['epochs_run'] for s in stages)} epochs and" in page.inner_text("main")
+        else:
+            assert listed == [] and f"{stages[0]['epochs_run']} epochs (best: " in page.inner_text("main")
         screenshot(page, "model-card")
         assert page.log.errors == []

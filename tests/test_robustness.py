@@ -170,6 +170,9 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_continues(tmp_path, capsys):
     # Resuming keeps the saved architecture even though the default input size differs.
     second = train(data, model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8), progress=False, resume=True)
     assert second["training"]["resumed_from_sha256"] == saved
+    # The run it continued stays on record, for the model card's list of training runs.
+    earlier = second["training"]["resumed_from"]
+    assert (earlier["epochs_run"], earlier["interrupted"], earlier.get("resumed_from")) == (2, True, None)
     assert second["architecture"]["input_size"] == 48 and second["training"]["interrupted"] is False
 
 

@@ -86,6 +86,8 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     metadata = _metadata(dataset, model, config, reports, class_weights, history, best_epoch,
                          time.time() - started)
     metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from)
+    if resume:  # the stages before this one, so the model's whole training stays on record
+        metadata["training"]["resumed_from"] = previous["training"]
     _write_model_folder(out_dir, model, metadata, reports, history.history)
     if interrupted:
         print(f"interrupted after {len(history.history['loss'])} epoch(s); the best (epoch {best_epoch}) was "

@@ -162,6 +162,15 @@ def _vendored_files():
     return runtime, detector
 
 
+def training_stages(training):
+    """The training runs behind a model, first to last: a resumed run records the one it continued."""
+    stages = []
+    while training:
+        stages.insert(0, training)
+        training = training.get("resumed_from")
+    return stages
+
+
 def _context(metadata, metrics, runtime):
     flip = bool(metadata.get("inference", {}).get("test_time_flip"))
     summary = metadata.get("metrics", {})
@@ -171,6 +180,7 @@ def _context(metadata, metrics, runtime):
     return {
         "arch": metadata["architecture"], "input": metadata["input"], "crop": metadata["crop"],
         "tfjs": metadata["tfjs"], "training": metadata["training"], "data": metadata["training"]["data"],
+        "stages": training_stages(metadata["training"]),
         "summary": summary,
         "per_class": metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class"),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
