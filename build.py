@@ -150,8 +150,9 @@ def _parser():
     _add_model_dir(train_p)
     _add_train_options(train_p)
     train_p.add_argument("--resume", action="store_true",
-                         help="continue from the model already in --model-dir (e.g. after Ctrl-C) instead of "
-                              "starting afresh; its architecture is kept")
+                         help="continue from the model already in --model-dir (e.g. after Ctrl-C, or with a "
+                              "gentler --learning-rate) instead of starting afresh; its architecture is kept, and "
+                              "the runs it continued stay in metadata.json and on the model card")
 
     convert_p = command("convert", run_convert,
                         "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
