@@ -31,11 +31,12 @@ class Contender:
     classify: str      # JS function of one image source -> {faces: [...]}
     num_tensors: str   # JS expression: live tensors in the page's TF.js engine
     api: str           # the page's global object; defined once its scripts listen for a photo
+    classify_only: str = ""  # JS function: the expression model alone on a whole image (no detection)
 
 
 def facemood(url):
     return Contender("facemood", "facemood", url, "facemood.ready", "(src) => facemood.classify(src)",
-                     "tf.memory().numTensors", "facemood")
+                     "tf.memory().numTensors", "facemood", "(src) => facemood.classifyFace(src)")
 
 
 def faceapi(url, backend):
