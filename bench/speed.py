@@ -4,7 +4,8 @@ Renders the site for --model-dir and a face-api harness page (tiny face detector
 WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
 cold runs (fresh browser, a photo picked as soon as the page listens: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
---warm-count classifications, live tensors after the first and the last) and the webcam mode on
+--warm-count classifications, then of facemood's expression model alone; live tensors after the
+first and the last) and the webcam mode on
 a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
 backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table).
 
