@@ -1,4 +1,5 @@
 """Bad input never crashes a loader, and a failed write never leaves a half-built output."""
+import json
 import shutil
 
 import pytest
@@ -173,6 +174,9 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_continues(tmp_path, capsys):
     # The run it continued stays on record, for the model card's list of training runs.
     earlier = second["training"]["resumed_from"]
     assert (earlier["epochs_run"], earlier["interrupted"], earlier.get("resumed_from")) == (2, True, None)
+    # and its epochs stay in metrics.json, drawn before this run's in learning_curves.png
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert [len(run["loss"]) for run in metrics["earlier_runs_history"]] == [2] and len(metrics["history"]["loss"]) == 1
     assert second["architecture"]["input_size"] == 48 and second["training"]["interrupted"] is False
 
 

@@ -6,14 +6,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_learning_curves(history, path):
-    """`history`: Keras History.history dict (loss, val_loss, accuracy, val_accuracy per epoch)."""
-    epochs = np.arange(1, len(history["loss"]) + 1)
+def plot_learning_curves(history, path, earlier_runs=()):
+    """`history`: Keras History.history dict (loss, val_loss, accuracy, val_accuracy per epoch).
+    `earlier_runs`: the histories of the runs this one continued, oldest first; drawn before it,
+    a dashed line where each run starts."""
+    runs = [*earlier_runs, history]
+    joined = {key: [v for run in runs for v in run[key]] for key in ("loss", "val_loss", "accuracy", "val_accuracy")}
+    epochs = np.arange(1, len(joined["loss"]) + 1)
+    starts = np.cumsum([len(run["loss"]) for run in runs])[:-1]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     for ax, key, title in ((ax_loss, "loss", "Loss"), (ax_acc, "accuracy", "Accuracy")):
-        ax.plot(epochs, history[key], label="train", marker="o", ms=3)
-        ax.plot(epochs, history[f"val_{key}"], label="validation", marker="o", ms=3)
-        ax.set_title(title)
+        ax.plot(epochs, joined[key], label="train", marker="o", ms=3)
+        ax.plot(epochs, joined[f"val_{key}"], label="validation", marker="o", ms=3)
+        for start in starts:
+            ax.axvline(start + 0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(title if len(runs) == 1 else f"{title} ({len(runs)} runs, each continuing the one before)",
+                     fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()

@@ -4,6 +4,7 @@ Story: load data -> build model -> fit with augmentation, class weights and earl
 evaluate on val/test -> write model.h5, metadata.json, metrics.json and plots, atomically.
 """
 import hashlib
+import json
 import sys
 import time
 from dataclasses import asdict, replace
@@ -35,13 +36,14 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     run, marked as interrupted, and `--resume` continues from it.
     """
     started = time.time()
-    resumed_from = None
+    resumed_from, earlier_runs = None, []
     if resume:
         model, previous = load_trained(out_dir)
         arch = previous["architecture"]
         config = replace(config, backbone=arch["backbone"], alpha=arch["alpha"], input_size=arch["input_size"],
                          image_size=previous["input"]["size"])
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
+        earlier_runs = _earlier_runs(out_dir)
     keras.utils.set_random_seed(config.seed)
     if dataset is None:
         dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
@@ -88,7 +90,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from)
     if resume:  # the stages before this one, so the model's whole training stays on record
         metadata["training"]["resumed_from"] = previous["training"]
-    _write_model_folder(out_dir, model, metadata, reports, history.history)
+    _write_model_folder(out_dir, model, metadata, reports, history.history, earlier_runs)
     if interrupted:
         print(f"interrupted after {len(history.history['loss'])} epoch(s); the best (epoch {best_epoch}) was "
               f"saved to {out_dir}. Continue with: build.py train --data {data_path} --model-dir {out_dir} "
@@ -96,16 +98,29 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     return metadata
 
 
-def _write_model_folder(out_dir, model, metadata, reports, history):
-    """model.h5, metadata.json, metrics.json and the plots, swapped in as one folder."""
+def _write_model_folder(out_dir, model, metadata, reports, history, earlier_runs=()):
+    """model.h5, metadata.json, metrics.json and the plots, swapped in as one folder.
+    `earlier_runs`: the epoch histories of the runs a resumed run continued, oldest first."""
     with atomic_dir(out_dir) as tmp:
         model.save(tmp / MODEL_FILE, include_optimizer=False)
         atomic_write_json(tmp / "metadata.json", metadata)
-        atomic_write_json(tmp / "metrics.json", {"float": reports, "history": _rounded(history)})
-        plot_learning_curves(history, tmp / "learning_curves.png")
+        metrics = {"float": reports, "history": _rounded(history)}
+        if earlier_runs:
+            metrics["earlier_runs_history"] = list(earlier_runs)
+        atomic_write_json(tmp / "metrics.json", metrics)
+        plot_learning_curves(history, tmp / "learning_curves.png", earlier_runs)
         headline = "test" if "test" in reports else "val"
         plot_confusion(reports[headline]["confusion"], metadata["labels"], tmp / "confusion_matrix.png",
                        f"Confusion matrix ({headline} split, float model)")
+
+
+def _earlier_runs(model_dir):
+    """Epoch histories of the model in `model_dir` and of the runs it continued, oldest first."""
+    path = Path(model_dir) / "metrics.json"
+    if not path.exists():
+        return []
+    metrics = json.loads(path.read_text())
+    return [*metrics.get("earlier_runs_history", []), metrics["history"]] if "history" in metrics else []
 
 
 def predict(model, images, batch_size=256):
