@@ -90,7 +90,17 @@ def test_detector_is_shipped_as_float16_with_the_same_weights(tmp_path):
     assert write_detector(DETECTOR, tmp_path)
     spec = json.loads((tmp_path / "blazeface.json").read_text())
     original = json.loads(DETECTOR.read_text())
-    assert spec["modelTopology"] == original["modelTopology"]
+    # The same graph, its input opened to any height and width (the trained square kept aside).
+    nodes, original_nodes = spec["modelTopology"]["node"], original["modelTopology"]["node"]
+    placeholder = original_nodes.index(next(n for n in original_nodes if n["op"] == "Placeholder"))
+    assert [d["size"] for d in nodes[placeholder]["attr"]["shape"]["shape"]["dim"]] == ["1", "-1", "-1", "3"]
+    assert nodes[:placeholder] + nodes[placeholder + 1:] == original_nodes[:placeholder] + original_nodes[placeholder + 1:]
+    assert spec["userDefinedMetadata"]["trained_input_size"] == 256
+    shapes = {name: [d["size"] for d in t["tensorShape"]["dim"]]
+              for part in ("inputs", "outputs") for name, t in spec["userDefinedMetadata"]["signature"][part].items()}
+    assert shapes == {"input:0": ["1", "-1", "-1", "3"], "Identity:0": ["1", "-1", "1"], "Identity_1:0": ["1", "-1", "1"],
+                      "Identity_2:0": ["1", "-1", "16"], "Identity_3:0": ["1", "-1", "16"]}
+    reshapes = {n["input"][1] for n in nodes if n["op"] == "Reshape"}
     half, full = (tmp_path / "blazeface.bin").read_bytes(), (DETECTOR.parent / "blazeface.bin").read_bytes()
     assert len(half) < 0.55 * len(full)
     offsets = [0, 0]
@@ -104,7 +114,11 @@ def test_detector_is_shipped_as_float16_with_the_same_weights(tmp_path):
         else:
             now = np.frombuffer(half, was.dtype, n, offsets[0])
             offsets[0] += 4 * n
+        if new["name"] in reshapes:  # [1, anchors, k] -> [1, -1, k]: as many anchors as the input has cells
+            assert was[0] == 1 and was[1] in (512, 384) and list(now) == [1, -1, was[2]], new["name"]
+            continue
         assert np.abs(now - was).max(initial=0) <= 1e-7, new["name"]
+    assert len(reshapes) == 4
     assert offsets == [len(half), len(full)]
 
 
@@ -123,8 +137,10 @@ def test_detector_that_float16_would_change_is_copied_as_is(tmp_path):
 
 
 @pytest.mark.browser
-def test_float16_detector_finds_the_same_faces_as_the_float32_one(shipped_site, browser, tmp_path):
-    """The shipped site against a copy whose detector is the original float32 one, same photos."""
+def test_shipped_detector_finds_the_same_faces_as_the_original(shipped_site, browser, tmp_path):
+    """The shipped site against a copy whose detector is the original one, same photos: float16
+    weights and a photo run at its own proportions (256x192 for 4:3, 192x256 for 3:4) against
+    float32 weights and the photo letterboxed into 256x256."""
     from bench.composites import composite_photos
     from web.serve import start_server
 
@@ -139,18 +155,22 @@ def test_float16_detector_finds_the_same_faces_as_the_float32_one(shipped_site, 
     photos = [bytes(data) for _, data in composite_photos()]
     server, url = start_server(original)
     try:
-        found = [_faces(browser, site, photos) for site in (shipped_site["url"], url)]
+        (found, shapes), (reference, reference_shapes) = [_faces(browser, site, photos)
+                                                          for site in (shipped_site["url"], url)]
     finally:
         server.shutdown()
-    assert [len(f) for f in found[0]] == [1] * len(photos)
-    for ours, reference in zip(*found):
-        assert len(ours) == len(reference)
-        for a, b in zip(ours, reference):
-            assert np.abs(np.array(a["box"]) - np.array(b["box"])).max() <= 1
-            assert abs(a["detection"] - b["detection"]) < 1e-3 and a["label"] == b["label"]
+    assert [len(f) for f in found] == [1] * len(photos)
+    assert shapes == [[1, 192, 256, 3], [1, 192, 256, 3], [1, 256, 192, 3]]  # 1024x768, 1024x768, 800x1067
+    assert reference_shapes == [[1, 256, 256, 3]] * len(photos)
+    for ours, theirs in zip(found, reference):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert np.abs(np.array(a["box"]) - np.array(b["box"])).max() <= 2
+            assert abs(a["detection"] - b["detection"]) < 0.03 and a["label"] == b["label"]
 
 
 def _faces(browser, url, photos):
+    """Faces found in each photo, and the input shape the detector ran at for each."""
     import base64
 
     context = browser.new_context()
@@ -158,14 +178,21 @@ def _faces(browser, url, photos):
         page = context.new_page()
         page.goto(url)
         page.evaluate("facemood.ready.then(() => true)")
-        return page.evaluate("""async (photos) => {
+        result = page.evaluate("""async (photos) => {
+            const shapes = [];
+            const execute = tf.GraphModel.prototype.execute;
+            tf.GraphModel.prototype.execute = function (inputs, outputs) {
+              if (inputs.shape[3] === 3) shapes.push(inputs.shape);  // the detector's RGB input
+              return execute.call(this, inputs, outputs);
+            };
             const out = [];
             for (const data of photos) {
                 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
                 out.push((await facemood.classify(new Blob([bytes], { type: 'image/jpeg' }))).faces);
             }
-            return out;
+            return [out, shapes];
         }""", [base64.b64encode(p).decode() for p in photos])
+        return result
     finally:
         context.close()
 

@@ -1,6 +1,9 @@
 // Where the faces are: BlazeFace (TF.js graph models; the 256x256 back-camera model from
 // @vladmandic/human for photos, the 128x128 front-camera model for the webcam), run on the image
-// letterboxed into its square input. Boxes come back in source pixels.
+// scaled so its longer side is the model's trained size. web/detector.py opens the shipped models
+// to any input size, so a 4:3 photo runs at 256x192, not letterboxed into 256x256 (a quarter of
+// the work spent on black bars); a model with a fixed square input is letterboxed as before.
+// Boxes come back in source pixels.
 import { tf } from './runtime.js';
 import { loadVerifiedGraphModel } from './loader.js';
 
@@ -8,15 +11,15 @@ const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, no
 const MAX_OVERLAP = 0.3;    // IoU above which two boxes are the same face
 const OUTPUTS = ['Identity:0', 'Identity_1:0', 'Identity_2:0', 'Identity_3:0'];
 
-// BlazeFace's anchors: one grid per output stride, `perCell` anchors per cell, centres in pixels.
-// Both BlazeFace models have two output grids, 16x16 and 8x8 cells, whatever their input size
-// (256 back-camera model: strides 16 and 32; 128 front-camera model: 8 and 16).
-function anchorCentres(inputSize, strides = [inputSize / 16, inputSize / 8], perCell = [2, 6]) {
+// BlazeFace's anchors: one grid per output stride, `perCell` anchors per cell, centres in pixels,
+// row by row as the network flattens its grids. Both models have two grids with strides of a 16th
+// and an 8th of their trained size (256 back-camera model: 16 and 32; 128 front-camera model: 8
+// and 16): at that size, 16x16 and 8x8 cells.
+function anchorCentres(width, height, strides, perCell = [2, 6]) {
   const centres = [];
   strides.forEach((stride, s) => {
-    const cells = Math.ceil(inputSize / stride);
-    for (let y = 0; y < cells; y++) {
-      for (let x = 0; x < cells; x++) {
+    for (let y = 0; y < Math.ceil(height / stride); y++) {
+      for (let x = 0; x < Math.ceil(width / stride); x++) {
         for (let n = 0; n < perCell[s]; n++) centres.push([(x + 0.5) * stride, (y + 0.5) * stride]);
       }
     }
@@ -43,33 +46,51 @@ function suppressOverlaps(candidates) {
 
 export async function loadFaceDetector(modelUrl) {
   const network = await loadVerifiedGraphModel(modelUrl);
-  const size = network.inputs[0].shape[1];
-  const anchors = anchorCentres(size);
+  const fixedSide = network.inputs[0].shape[1];  // -1 once opened to any size
+  const size = network.metadata?.trained_input_size ?? fixedSide;
+  const strides = [size / 16, size / 8];
+  const anchorsByShape = new Map();
   let canvas = null;
+
+  // The network's input for a width x height image: the longer side at `size`, the shorter one
+  // rounded up to whole cells of the coarser grid (so anchors sit where training put them).
+  function inputShape(width, height) {
+    if (fixedSide > 0) return [size, size];
+    const side = (v) => Math.min(size, Math.ceil((v * size) / Math.max(width, height) / strides[1]) * strides[1]);
+    return [side(width), side(height)];
+  }
 
   // Faces in `drawable` as [{box: [x, y, w, h], score}], largest score first.
   async function detect(drawable) {
+    const [inputWidth, inputHeight] = inputShape(drawable.width, drawable.height);
     const scale = size / Math.max(drawable.width, drawable.height);
     const w = drawable.width * scale;
     const h = drawable.height * scale;
-    const dx = (size - w) / 2;
-    const dy = (size - h) / 2;
-    if (!canvas) {
-      canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(size, size) : document.createElement('canvas');
-      canvas.width = size;
-      canvas.height = size;
+    const dx = (inputWidth - w) / 2;
+    const dy = (inputHeight - h) / 2;
+    const key = `${inputWidth}x${inputHeight}`;
+    if (!anchorsByShape.has(key)) anchorsByShape.set(key, anchorCentres(inputWidth, inputHeight, strides));
+    const anchors = anchorsByShape.get(key);
+    canvas ??= typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+    if (canvas.width !== inputWidth || canvas.height !== inputHeight) {
+      canvas.width = inputWidth;
+      canvas.height = inputHeight;
     }
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     ctx.fillStyle = '#000';
-    ctx.fillRect(0, 0, size, size);
+    ctx.fillRect(0, 0, inputWidth, inputHeight);
     ctx.imageSmoothingQuality = 'high';
     ctx.drawImage(drawable.image, dx, dy, w, h);
-    const pixels = ctx.getImageData(0, 0, size, size);
-    const outputs = tf.tidy(() => {
-      const rgb = tf.cast(tf.browser.fromPixels(pixels), 'float32');
-      const x = tf.expandDims(tf.sub(tf.div(rgb, 127.5), 1), 0);  // [-1, 1], as BlazeFace was trained
-      return network.execute(x, OUTPUTS);
-    });
+    const { data } = ctx.getImageData(0, 0, inputWidth, inputHeight);
+    // RGBA bytes to RGB in [-1, 1], as BlazeFace was trained: one pass here instead of four
+    // tensor operations.
+    const rgb = new Float32Array(inputWidth * inputHeight * 3);
+    for (let i = 0, j = 0; i < data.length; i += 4, j += 3) {
+      rgb[j] = data[i] / 127.5 - 1;
+      rgb[j + 1] = data[i + 1] / 127.5 - 1;
+      rgb[j + 2] = data[i + 2] / 127.5 - 1;
+    }
+    const outputs = tf.tidy(() => network.execute(tf.tensor4d(rgb, [1, inputHeight, inputWidth, 3]), OUTPUTS));
     const [logits16, logits32, boxes16, boxes32] = await Promise.all(outputs.map((t) => t.data()));
     tf.dispose(outputs);
     const logits = [...logits16, ...logits32];
@@ -91,10 +112,12 @@ export async function loadFaceDetector(modelUrl) {
   let warm = false;  // after the first run, the slow one (it compiles kernels and allocates memory)
   return {
     detect: (drawable) => detect(drawable).then((faces) => { warm = true; return faces; }),
-    // That first run on a blank square, for when no photo is waiting to do it.
+    // That first run on a blank image, for when no photo is waiting to do it; 4:3 landscape, the
+    // shape most camera photos have.
     async warmUp() {
       if (warm) return;
-      await detect({ image: new OffscreenCanvas(size, size), width: size, height: size });
+      const blank = new OffscreenCanvas(size, (size * 3) / 4);
+      await detect({ image: blank, width: blank.width, height: blank.height });
       warm = true;
     },
   };
