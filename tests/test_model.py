@@ -17,6 +17,30 @@ def test_backbones_map_grey_crops_to_probabilities(backbone, alpha):
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.parametrize("backbone, alpha", [("mobilenet_v2", 0.35), ("mobilenet_v3_small", 0.75)])
+def test_grey_stem_fold_computes_what_the_three_channel_model_computes(backbone, alpha):
+    from convert.grey_stem import with_grey_stem
+
+    model = build_model(4, image_size=48, input_size=64, backbone=backbone, alpha=alpha)
+    # Trained-looking weights: a first convolution whose three input channels differ.
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])
+    metadata = {"input": {"size": 48}, "architecture": {"backbone": backbone, "alpha": alpha, "input_size": 64}}
+    folded, stem = with_grey_stem(model, metadata)
+    assert "grey_to_rgb" not in {layer.name for layer in folded.layers}
+    assert stem.split("/")[1] in {"Conv1", "Conv"}
+    faces = rng.uniform(0, 255, (6, 48, 48, 1)).astype(np.float32)
+    assert np.abs(model.predict(faces, verbose=0) - folded.predict(faces, verbose=0)).max() < 1e-5
+
+
+def test_grey_stem_leaves_a_model_of_another_form_alone():
+    from convert.grey_stem import with_grey_stem
+
+    inputs = keras.Input((48, 48, 1))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)))
+    assert with_grey_stem(model, {"architecture": {"backbone": "mobilenet_v2"}}) == (model, None)
+
+
 def test_batchnorm_momentum_is_lowered_for_training_from_scratch():
     model = build_model(3, input_size=48)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))

@@ -90,6 +90,19 @@ def test_unquantized_graph_matches_keras_closely(tiny_build, tmp_path):
     assert np.abs(keras_probs - graph_probs).max() < 1e-4
 
 
+def test_the_page_gets_the_grey_face_straight_into_the_first_convolution(tiny_build):
+    """The shipped graph has no grey-to-RGB concatenation; its first convolution takes one channel,
+    and under uint8 that folded kernel alone stays float16."""
+    spec = json.loads((tiny_build["model_dir"] / "tfjs" / "model.json").read_text())
+    assert not [n for n in spec["modelTopology"]["node"] if n["op"] == "ConcatV2"]
+    weights = spec["weightsManifest"][0]["weights"]
+    kernels = [w for w in weights if len(w["shape"]) == 4]
+    stem = [w for w in kernels if w["shape"][2] == 1]
+    assert len(stem) == 1 and stem[0]["shape"][:3] == [3, 3, 1]
+    assert stem[0]["quantization"]["dtype"] == "float16"
+    assert all(w["quantization"]["dtype"] == "uint8" for w in kernels if w is not stem[0])
+
+
 def test_convert_refuses_other_data(tiny_build, tmp_path):
     other = faces.write_class_folders(tmp_path / "other", per_class=9)
     result = run_build("convert", "--model-dir", tiny_build["model_dir"], "--data", other, check=False)

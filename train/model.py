@@ -42,11 +42,13 @@ BATCHNORM_MOMENTUM = 0.9
 
 
 def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v2", alpha=0.35,
-                weights="none", dropout=0.2):
+                weights="none", dropout=0.2, grey_stem=False):
     """Return an uncompiled Keras model mapping (image_size, image_size, 1) grey 0-255 to softmax.
 
     `weights`: "none" (random), "imagenet" (Keras' download, cached in ~/.keras/models, so offline use works once cached), or a path
     to a weights file for the backbone (the same file Keras would fetch).
+    `grey_stem`: the backbone takes the one grey channel itself instead of three copies of it (the
+    form the browser runs: convert/grey_stem.py fills it with a trained model's weights).
     """
     if backbone not in BACKBONES:
         raise FacemoodError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
@@ -60,11 +62,12 @@ def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v
     x = inputs
     if input_size != image_size:
         x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="upsample")(x)
-    # Three identical channels so ImageNet weights (RGB) apply; the cost is one tiny first conv.
-    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    if not grey_stem:
+        # Three identical channels so ImageNet weights (RGB) apply; the cost is one tiny first conv.
+        x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
     scale, offset = INPUT_SCALING[PREPROCESSING.get(backbone, "tf")]
     x = keras.layers.Rescaling(scale, offset=offset, name="backbone_input_range")(x)
-    base = _backbone(backbone, alpha, input_size, keras_weights)
+    base = _backbone(backbone, alpha, input_size, keras_weights, channels=1 if grey_stem else 3)
     x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -86,9 +89,9 @@ def _resolve_weights(weights, backbone, input_size):
     return str(path)
 
 
-def _backbone(backbone, alpha, input_size, weights):
+def _backbone(backbone, alpha, input_size, weights, channels=3):
     constructor = getattr(keras.applications, BACKBONES[backbone])
-    kwargs = dict(input_shape=(input_size, input_size, 3), include_top=False, weights=weights)
+    kwargs = dict(input_shape=(input_size, input_size, channels), include_top=False, weights=weights)
     if backbone in WIDTH_MULTIPLIER:
         kwargs["alpha"] = alpha
     if backbone.startswith("mobilenet_v3"):
