@@ -73,6 +73,31 @@ def test_training_pipeline_feeds_the_soft_targets_and_class_weights(tmp_path, fe
         assert weight == np.argmax(t) + 1
 
 
+def test_mixup_blends_images_targets_and_weights_by_one_share(tmp_path, fer):
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(fer)
+    targets = np.eye(7, dtype=np.float32)[ds.train.labels]
+    class_weights = {i: float(i + 1) for i in range(7)}
+    config = TrainConfig(batch_size=len(ds.train), augment=0, mixup=0.4)
+    x, y, w = (t.numpy() for t in next(iter(_training_pipeline(ds.train, targets, class_weights, config))))
+    assert np.allclose(y.sum(axis=1), 1) and (y >= 0).all()
+    blended = (y > 1e-6).sum(axis=1) == 2
+    assert blended.mean() > 0.5  # most images got a partner of another class
+    # Every training image as the augmenter may hand it over (mirrored or not), by class.
+    seen = {c: [v.astype(np.float32) for img in ds.train.images[ds.train.labels == c] for v in (img, img[:, ::-1])]
+            for c in range(7)}
+    for image, target, weight in zip(x[..., 0], y, w):
+        # The share in the target is the share in the weight and in the pixels.
+        (i, j), (p, q) = np.argsort(target)[-2:][::-1], np.sort(target)[-2:][::-1]
+        if q > 1e-6:
+            assert weight == pytest.approx(p * (i + 1) + q * (j + 1), rel=1e-4)
+            assert min(np.abs(image - (p * a + q * b)).max() for a in seen[i] for b in seen[j]) < 1e-2
+    with pytest.raises(FacemoodError, match="--mixup"):
+        _training_pipeline(ds.train, targets, class_weights, TrainConfig(mixup=-1))
+
+
 def test_build_train_with_ferplus_records_the_votes_file(tmp_path, fer):
     votes = faces.write_ferplus_csv(tmp_path / "votes.csv", fer)
     model_dir = tmp_path / "model"

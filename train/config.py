@@ -17,6 +17,7 @@ class TrainConfig:
     ferplus_weight: float = 0.5
     dropout: float = 0.2
     augment: float = 1.0
+    mixup: float = 0.0
     patience: int = 6
     max_steps: int = 0
     seed: int = 0
@@ -39,6 +40,8 @@ HELP = {
     "ferplus_weight": "share of the FER+ vote distribution in each training target (with --ferplus)",
     "dropout": "dropout before the classification layer",
     "augment": "strength of the augmentation (scales rotation, zoom, shift, brightness, contrast); 0 = none",
+    "mixup": "mixup strength: each training image is blended with another of its batch, targets and "
+             "weights alike, by a share drawn from Beta(mixup, mixup); 0 = off (0.2 is a usual value)",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",

@@ -160,6 +160,8 @@ def _augmenter(seed, strength):
 
 def _training_pipeline(split, targets, class_weights, config):
     """Augmented batches of (image, target distribution, weight of the image's labelled class)."""
+    if config.mixup < 0:
+        raise FacemoodError(f"--mixup must be 0 (off) or more, not {config.mixup}")
     augment = _augmenter(config.seed, config.augment)
     weights = np.asarray([class_weights[i] for i in range(len(class_weights))], np.float32)[split.labels]
     ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], targets, weights))
@@ -167,7 +169,24 @@ def _training_pipeline(split, targets, class_weights, config):
     ds = ds.batch(config.batch_size, drop_remainder=False)
     ds = ds.map(lambda x, y, w: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255), y, w),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if config.mixup > 0:
+        ds = ds.map(_mixup(config.mixup, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _mixup(strength, seed):
+    """Blend each image of a batch with another one of it (mixup): image, target and weight by the
+    same share, drawn per image from Beta(strength, strength), so most blends stay close to one face."""
+    def mix(x, y, w):
+        n = tf.shape(x)[0]
+        a = tf.random.gamma([n], strength, seed=seed + 7)
+        share = a / (a + tf.random.gamma([n], strength, seed=seed + 8))
+        partner = tf.random.shuffle(tf.range(n), seed=seed + 9)
+        blend = lambda v, other: share[:, None] * v + (1 - share[:, None]) * other  # noqa: E731
+        x_mixed = tf.reshape(blend(tf.reshape(x, [n, -1]), tf.reshape(tf.gather(x, partner), [n, -1])), tf.shape(x))
+        return x_mixed, blend(y, tf.gather(y, partner)), blend(w[:, None], tf.gather(w, partner)[:, None])[:, 0]
+
+    return mix
 
 
 def _eval_pipeline(split, num_classes):
