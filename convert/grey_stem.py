@@ -17,9 +17,9 @@ TOLERANCE = 1e-4
 
 
 def with_grey_stem(model, metadata):
-    """(model, "backbone/layer" name of its folded first convolution): an equivalent model without the grey-to-RGB
-    concatenation, or (`model`, None) when it was built another way or its backbone scales the three
-    channels differently (torch and caffe modes)."""
+    """(model, "backbone/layer" name of its folded first convolution): an equivalent model
+    without the grey-to-RGB concatenation, or (`model`, None) when it was built another way or its
+    backbone scales the three channels differently (torch and caffe modes)."""
     arch = metadata["architecture"]
     names = {layer.name for layer in model.layers}
     if "grey_to_rgb" not in names or PREPROCESSING.get(arch["backbone"], "tf") not in ("tf", "raw"):

@@ -70,7 +70,10 @@ def _flattening_shapes(spec):
     placeholders = [n for n in nodes if n["op"] == "Placeholder"]
     if len(placeholders) != 1:
         return None
-    dims = [int(d["size"]) for d in placeholders[0]["attr"]["shape"]["shape"]["dim"]]
+    try:
+        dims = [int(d["size"]) for d in placeholders[0]["attr"]["shape"]["shape"]["dim"]]
+    except (KeyError, ValueError):  # no static shape recorded: nothing to open
+        return None
     if len(dims) != 4 or dims[0] != 1 or dims[1] != dims[2] or dims[1] <= 0:
         return None
     weights = {w["name"]: w for w in spec["weightsManifest"][0]["weights"]}
