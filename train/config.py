@@ -46,5 +46,6 @@ HELP = {
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",
     "crop_margin": "context added around a detected face box on each side, as a fraction of the box, "
-                   "recorded for the browser (0.10 measured best for FER2013 by bench/crop_margin.py, on faces with their border extended)",
+                   "recorded for the browser (0.10 measured best for FER2013 by bench/crop_margin.py, on "
+                   "faces with their border extended)",
 }
