@@ -197,8 +197,11 @@ def test_classify_finds_faces_with_boxes_in_source_pixels(tiny_site, open_page):
 
 
 def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
+    from skimage import data
+
     page, _ = open_page(tiny_site["url"])
-    assert page.evaluate("u => facemood.classify(u)", png_data_url(np.asarray(faces.face("smile", 200))))["faces"] == []
+    # A real photo without a face (a rocket on its launch pad): neither detector finds one.
+    assert page.evaluate("u => facemood.classify(u)", png_data_url(data.rocket()))["faces"] == []
     path = tmp_path / "wall.png"
     Image.new("RGB", (300, 200), (120, 100, 90)).save(path)
     page.set_input_files("#file-input", str(path))
@@ -277,6 +280,48 @@ def test_close_range_detector_finds_the_same_face_and_range_is_checked(tiny_site
     error = page.evaluate("u => facemood.classify(u, {range: 'near'}).then(() => null, (e) => e.message)", url)
     assert error == "range must be 'close' or 'far', not near"
     assert log.errors == []
+
+
+def test_a_photo_the_far_detector_misses_goes_to_the_close_range_one(tiny_site, open_page, tmp_path):
+    """A site whose far-range detector never fires (its two score heads' biases set to -100): the
+    portrait is still found, by the close-range detector, unless the caller asked for 'far'."""
+    import hashlib
+    import math
+
+    from web.serve import start_server
+
+    dist = tmp_path / "dist"
+    shutil.copytree(tiny_site["dist"], dist)
+    spec = json.loads((dist / "detector" / "blazeface.json").read_text())
+    nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
+    score_biases = {nodes[n["input"][0]]["input"][2] for n in nodes.values()
+                    if n["op"] == "Reshape" and "classificators" in n["name"]}
+    shard = dist / "detector" / spec["weightsManifest"][0]["paths"][0]
+    data, offset = bytearray(shard.read_bytes()), 0
+    for weight in spec["weightsManifest"][0]["weights"]:
+        width = 2 if weight.get("quantization", {}).get("dtype") == "float16" else 4
+        count = math.prod(weight["shape"])
+        if weight["name"] in score_biases:
+            assert width == 2
+            data[offset:offset + 2 * count] = np.full(count, -100, "<f2").tobytes()
+        offset += width * count
+    assert len(score_biases) == 2 and offset == len(data)
+    shard.write_bytes(bytes(data))
+    integrity = json.loads((dist / "integrity.json").read_text())
+    integrity[f"detector/{shard.name}"] = hashlib.sha256(bytes(data)).hexdigest()
+    (dist / "integrity.json").write_text(json.dumps(integrity))
+    server, url = start_server(dist)
+    try:
+        page, log = open_page(url)
+        photo = png_data_url(astronaut())
+        assert page.evaluate("u => facemood.classify(u, {range: 'far'})", photo)["faces"] == []
+        assert not any("blazeface-front" in u for u, _ in log.requests)
+        found = page.evaluate("u => facemood.classify(u)", photo)["faces"]
+        assert len(found) == 1 and any("blazeface-front" in u for u, _ in log.requests)
+        assert 100 < found[0]["box"][0] + found[0]["box"][2] / 2 < 320
+        assert log.errors == []
+    finally:
+        server.shutdown()
 
 
 def test_works_offline_after_the_first_visit(tiny_site, browser):
