@@ -1,5 +1,6 @@
 // Where the faces are: BlazeFace (TF.js graph models; the 256x256 back-camera model from
-// @vladmandic/human for photos, the 128x128 front-camera model for the webcam), run on the image
+// @vladmandic/human for photos, the 128x128 front-camera model for the webcam and for a second
+// look at a photo in which the first finds no face: facemood.js chooses), run on the image
 // scaled so its longer side is the model's trained size. web/detector.py opens the shipped models
 // to any input size, so a 4:3 photo runs at 256x192, not letterboxed into 256x256 (a quarter of
 // the work spent on black bars); a model with a fixed square input is letterboxed as before.
