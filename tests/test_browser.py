@@ -208,6 +208,13 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     card = page.wait_for_selector("article.result")
     assert card.get_attribute("data-faces") == "0"
     assert "No face found" in card.inner_text()
+    # A tight crop no detector sees can still be read: the whole photo's centre square as one face.
+    page.click("article.result button.whole-photo")
+    card = page.wait_for_selector("article.result[data-faces='1']")
+    assert "No face found" not in card.inner_text() and card.query_selector("section.face .verdict")
+    box = page.eval_on_selector("article.result .face-box", "b => [b.style.left, b.style.top, b.style.width, b.style.height]")
+    assert [round(float(v.rstrip("%")), 1) for v in box] == [16.7, 0.0, 66.7, 100.0]  # 200x200 of 300x200
+    assert len(page.query_selector_all("article.result")) == 1
 
 
 def test_dropped_photo_gets_a_prediction_card(site, open_page, tmp_path):

@@ -40,8 +40,17 @@ async function classifyFiles(files) {
     await languageReady;  // a card drawn before its language file would show message keys
     const name = file.name || t('pasted');
     if (error) showError(name, error);
-    else showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels);
+    else showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels, () => wholePhotoAsFace(file, result));
   }
+}
+
+// The result of a photo without a detected face, read again as one face: its largest centred
+// square (what classifyFace takes), boxed like a detected face.
+async function wholePhotoAsFace(file, { width, height }) {
+  const { scores, label, ms } = await facemood.classifyFace(file);
+  const side = Math.min(width, height);
+  const box = [Math.round((width - side) / 2), Math.round((height - side) / 2), side, side];
+  return { faces: [{ box, scores, label, detection: null }], width, height, ms };
 }
 
 dropZone.addEventListener('dragover', (event) => {

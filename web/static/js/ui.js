@@ -95,12 +95,31 @@ function focusFace(card, index) {
   if (section) section.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
 }
 
-function resultCard({ name, imageUrl, result, labels }) {
+function resultCard(entry) {
+  const { name, imageUrl, result, labels, readWhole } = entry;
   const card = el('article', 'result');
   card.dataset.faces = String(result.faces.length);
   card.append(photoWithBoxes(name, imageUrl, result, labels, card));
   const details = el('div', 'details');
-  if (result.faces.length === 0) details.append(el('p', 'no-face', t('no_face')));
+  if (result.faces.length === 0) {
+    details.append(el('p', 'no-face', t('no_face')));
+    // A face cropped so tightly that no detector sees it can still be read as it is.
+    if (readWhole) {
+      const button = el('button', 'button secondary whole-photo', t('whole_photo_as_face'));
+      button.type = 'button';
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        try {
+          entry.result = await readWhole();
+          card.replaceWith(draw(entry));
+        } catch (err) {
+          button.disabled = false;
+          console.warn(`could not read the photo as one face: ${err.message}`);
+        }
+      });
+      details.append(button);
+    }
+  }
   result.faces.forEach((face, i) => {
     const section = el('section', 'face');
     section.dataset.label = face.label;
@@ -130,8 +149,10 @@ function draw(entry) {
   return entry.result ? resultCard(entry) : errorCard(entry);
 }
 
-export function showResult(name, imageUrl, result, labels) {
-  const entry = { name, imageUrl, result, labels };
+// `readWhole` (optional): a function giving the result of reading the whole photo as one face,
+// offered when no face was found.
+export function showResult(name, imageUrl, result, labels, readWhole = null) {
+  const entry = { name, imageUrl, result, labels, readWhole };
   shown.push(entry);
   resultsEl.prepend(draw(entry));
 }
