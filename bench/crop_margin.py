@@ -55,9 +55,10 @@ def composites(images, seed):
         y = int(rng.integers(pad, canvas_h - side - pad))
         border = round(face.shape[0] * CONTEXT)
         extended = np.pad(face, border, mode="edge")
+        noise = Image.fromarray(background).resize((canvas_w, canvas_h), Image.Resampling.BICUBIC)
         out = {}
         for kind in BACKGROUNDS:
-            canvas = Image.fromarray(background).resize((canvas_w, canvas_h), Image.Resampling.BICUBIC)
+            canvas = noise.copy()
             if kind == "noise":
                 canvas.paste(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC).convert("RGB"), (x, y))
             else:

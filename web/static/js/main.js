@@ -2,6 +2,7 @@
 import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
+import { centreSquare } from './image.js';
 import { drawLive, redraw, setStatus, showError, showResult } from './ui.js';
 
 const dropZone = document.getElementById('drop-zone');
@@ -48,9 +49,7 @@ async function classifyFiles(files) {
 // square (what classifyFace takes), boxed like a detected face.
 async function wholePhotoAsFace(file, { width, height }) {
   const { scores, label, ms } = await facemood.classifyFace(file);
-  const side = Math.min(width, height);
-  const box = [Math.round((width - side) / 2), Math.round((height - side) / 2), side, side];
-  return { faces: [{ box, scores, label, detection: null }], width, height, ms };
+  return { faces: [{ box: centreSquare(width, height), scores, label, detection: null }], width, height, ms };
 }
 
 dropZone.addEventListener('dragover', (event) => {
