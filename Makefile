@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench compare
+.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench-tilt bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -72,6 +72,10 @@ all: setup-ml  ## train, convert and render the site from DATA=...
 bench-crop-margin: setup-ml chromium  ## measure the best crop margin around detected faces (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-crop-margin DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) -m bench.crop_margin --data $(DATA) --model-dir $(MODEL)
+
+bench-tilt: setup-ml chromium  ## measure what levelling tilted faces earns (DATA=fer2013.csv.gz)
+	@test -n "$(DATA)" || { echo "error: give the data set: make bench-tilt DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) -m bench.tilt --data $(DATA) --model-dir $(MODEL)
 
 bench: setup-ml chromium  ## speed against face-api, side by side: bench/results/speed.{json,md} (ARGS=--runs N ...)
 	$(PY) -m bench.speed --model-dir $(MODEL) $(ARGS)

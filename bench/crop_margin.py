@@ -42,6 +42,18 @@ TIGHT_SIDE = 192
 BACKGROUNDS = ("noise", "context")
 
 
+def noise_background(rng, width, height):
+    """Smooth random colour noise (cells of 16 pixels, bicubic), an RGB image width x height."""
+    cells = rng.integers(0, 255, (height // 16, width // 16, 3), dtype=np.uint8)
+    return Image.fromarray(cells).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def data_url(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def composites(images, seed):
     """{background: (png data URL, pasted face box)} per face: the grey face pasted onto random
     colour noise, bare ("noise") and with its border extended around it ("context")."""
@@ -50,12 +62,11 @@ def composites(images, seed):
     for face in images:
         side = int(rng.integers(96, 260))
         pad = int(round(side * CONTEXT))
-        background = rng.integers(0, 255, (canvas_h // 16, canvas_w // 16, 3), dtype=np.uint8)
+        noise = noise_background(rng, canvas_w, canvas_h)
         x = int(rng.integers(pad, canvas_w - side - pad))
         y = int(rng.integers(pad, canvas_h - side - pad))
         border = round(face.shape[0] * CONTEXT)
         extended = np.pad(face, border, mode="edge")
-        noise = Image.fromarray(background).resize((canvas_w, canvas_h), Image.Resampling.BICUBIC)
         out = {}
         for kind in BACKGROUNDS:
             canvas = noise.copy()
@@ -65,9 +76,7 @@ def composites(images, seed):
                 big = side + 2 * pad
                 canvas.paste(Image.fromarray(extended).resize((big, big), Image.Resampling.BICUBIC).convert("RGB"),
                              (x - pad, y - pad))
-            buffer = io.BytesIO()
-            canvas.save(buffer, format="PNG")
-            out[kind] = ("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), [x, y, side, side])
+            out[kind] = (data_url(canvas), [x, y, side, side])
         yield out
 
 
@@ -141,10 +150,8 @@ def main(argv=None):
 
 
 def _png(grey, side=None):
-    buffer = io.BytesIO()
     image = Image.fromarray(grey)
-    (image.resize((side, side), Image.Resampling.BICUBIC) if side else image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data_url(image.resize((side, side), Image.Resampling.BICUBIC) if side else image)
 
 
 def _markdown(r):

@@ -289,6 +289,52 @@ def test_close_range_detector_finds_the_same_face_and_range_is_checked(tiny_site
     assert log.errors == []
 
 
+@pytest.mark.parametrize("turn", [-30, 0, 30])
+def test_a_tilted_face_is_measured_and_classified_upright(shipped_site, open_page, turn):
+    """The portrait turned by Pillow (counter-clockwise for a positive angle): the eyes' keypoints
+    give its roll (clockwise on screen, so the opposite sign), and only the default crop is turned
+    back by it (the shipped model: the tiny test model's scores hardly depend on its input)."""
+    page, log = open_page(shipped_site["url"])
+    photo = Image.fromarray(astronaut()).rotate(turn, resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128))
+    levelled, as_it_lies = page.evaluate("async (u) => [await facemood.classify(u), await facemood.classify(u, {level: false})]",
+                                         png_data_url(np.asarray(photo)))
+    assert len(levelled["faces"]) == 1 and len(as_it_lies["faces"]) == 1
+    face = levelled["faces"][0]
+    assert len(face["keypoints"]) == 6 and face["keypoints"][0][0] < face["keypoints"][1][0]  # image-left eye first
+    assert abs(face["roll"] - (-turn)) <= 8  # the upright portrait's own eyes lean about 1 degree
+    assert as_it_lies["faces"][0]["roll"] == face["roll"] and as_it_lies["faces"][0]["box"] == face["box"]
+    if turn != 0:
+        assert levelled["faces"][0]["scores"] != as_it_lies["faces"][0]["scores"]
+    assert log.errors == []
+
+
+def test_a_levelled_crop_is_the_tilted_box_turned_upright(tiny_site, open_page):
+    """image.js' greyCrop on a drawn picture: a black bar through the middle of a white square,
+    turned 30 degrees clockwise on screen. Turned back by that lean, the crop's bar is level again:
+    its middle rows dark from edge to edge, the rows above and below white."""
+    page, _ = open_page(tiny_site["url"])
+    rows = page.evaluate("""async () => {
+      const { greyCrop } = await import('./assets/js/image.js');
+      const canvas = new OffscreenCanvas(200, 200);
+      const ctx = canvas.getContext('2d');
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, 200, 200);
+      ctx.translate(100, 100);
+      ctx.rotate(Math.PI / 6);
+      ctx.fillStyle = '#000';
+      ctx.fillRect(-150, -10, 300, 20);
+      const drawable = { image: canvas, width: 200, height: 200 };
+      const crop = (lean) => {
+        const grey = greyCrop(drawable, [50, 50, 100, 100], 40, [0.299, 0.587, 0.114], lean);
+        return Array.from({ length: 40 }, (_, y) => Array.from(grey.subarray(y * 40, y * 40 + 40)));
+      };
+      return [crop(Math.PI / 6), crop(0)];
+    }""")
+    levelled, as_it_lies = (np.asarray(r) for r in rows)
+    assert levelled[17:23].max() < 60 and levelled[:12].min() > 200 and levelled[28:].min() > 200
+    assert as_it_lies[17:23].max() > 200  # the tilted bar leaves the middle rows at the sides
+
+
 def test_a_photo_the_far_detector_misses_goes_to_the_close_range_one(tiny_site, open_page, tmp_path):
     """A site whose far-range detector never fires (its two score heads' biases set to -100): the
     portrait is still found, by the close-range detector, unless the caller asked for 'far'."""

@@ -1,11 +1,13 @@
-"""The crop-margin benchmark's composites: each face pasted twice at one place and size, once on
-bare noise and once with its own border extended around it."""
+"""The composites of the crop-margin and tilt benchmarks: each face pasted twice at one place and
+size, once on bare noise and once with its own border extended around it; a face turned by a known
+angle, its roll reported as the page measures it (clockwise on screen)."""
 import base64
 import io
 
 import numpy as np
 from PIL import Image
 
+from bench import tilt
 from bench.crop_margin import BACKGROUNDS, CONTEXT, composites
 
 
@@ -29,3 +31,23 @@ def test_both_backgrounds_hold_the_same_face_at_the_same_place():
         left_band = context[y + 4:y + side - 4, x - pad + 2:x - 2]
         assert np.abs(left_band - context[y + 4:y + side - 4, x + 1:x + 2]).max() < 12
         assert np.abs(noise[y + 4:y + side - 4, x - pad + 2:x - 2] - context[y + 4:y + side - 4, x + 1:x + 2]).max() > 40
+
+
+def test_a_tilted_composite_reports_the_roll_it_drew(monkeypatch):
+    """A white face with a black horizontal bar, on a white background: the bar's direction in the
+    composite (principal axis of its dark pixels, y pointing down) is the reported roll."""
+    monkeypatch.setattr(tilt, "noise_background", lambda rng, w, h: Image.new("RGB", (w, h), "white"))
+    face = np.full((48, 48), 255, np.uint8)
+    face[21:27, 4:44] = 0
+    rng = np.random.default_rng(3)
+    rolls = []
+    for angle in (0, 20, 20, 45, 45, 45, 45):
+        url, roll = tilt.tilted(face, angle, rng)
+        assert abs(roll) == angle
+        ys, xs = np.nonzero(_decode(url) < 100)
+        direction = np.linalg.svd(np.stack([xs - xs.mean(), ys - ys.mean()]), full_matrices=False)[0][:, 0]
+        drawn = np.degrees(np.arctan2(direction[1], direction[0]))
+        drawn = (drawn + 90) % 180 - 90  # a line's direction is defined up to half a turn
+        assert abs(drawn - roll) < 2
+        rolls.append(roll)
+    assert {np.sign(r) for r in rolls[1:]} == {-1, 1}  # turned both ways

@@ -5,9 +5,14 @@
 //                                            given first, its own run warms them; firstInferenceMs
 //                                            is null until that run is over)
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
-//   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], scores, label, detection}], ms}
-//                                            (every face BlazeFace finds; boxes in source pixels;
-//                                            options: {margin} overrides metadata.json's crop margin,
+//   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], keypoints, roll, scores, label,
+//                                            detection}], ms}
+//                                            (every face BlazeFace finds; boxes and keypoints in source
+//                                            pixels: the eyes (the one on the image's left first), nose
+//                                            tip, mouth, ears; roll: degrees the eyes' line leans,
+//                                            clockwise on screen; options: {level: false} classifies the
+//                                            crop as it lies instead of turned upright by that roll,
+//                                            {margin} overrides metadata.json's crop margin,
 //                                            {range: 'close'|'far'} picks the detector: 'close' (the
 //                                            default for a <video>) looks at a quarter of the pixels
 //                                            and finds faces that fill a good part of the frame, as
@@ -21,11 +26,14 @@
 import { startBackend } from './runtime.js';
 import { loadExpressionModel } from './model.js';
 import { centreSquare, greyCrop, toDrawable } from './image.js';
-import { faceCrop, loadFaceDetector } from './faces.js';
+import { faceCrop, loadFaceDetector, roll } from './faces.js';
 
 const MODEL_URL = new URL('../../model/', import.meta.url);
 const DETECTOR_URL = new URL('../../detector/blazeface.json', import.meta.url);
 const CLOSE_RANGE_DETECTOR_URL = new URL('../../detector/blazeface-front.json', import.meta.url);
+// Each face's crop is turned so its eyes are level before it is classified: FER2013's faces are
+// upright, and a tilted head otherwise reaches the model tilted. See bench/tilt.py.
+const LEVEL_FACES = true;
 let model = null;
 let detector = null;
 let closeRangeDetector = null;  // loaded on first use: only the webcam needs it
@@ -89,9 +97,9 @@ async function withImage(src, work) {
   }
 }
 
-function crop(drawable, box) {
+function crop(drawable, box, lean = 0) {
   const { size } = model.metadata.input;
-  return greyCrop(drawable, box, size, model.metadata.input.luma_weights);
+  return greyCrop(drawable, box, size, model.metadata.input.luma_weights, lean);
 }
 
 async function classifyFace(src) {
@@ -122,15 +130,22 @@ async function findFaces(src, drawable, range) {
   return (await detectorFor('close')).detect(drawable);
 }
 
-async function classify(src, { margin, range } = {}) {
+async function classify(src, { margin, range, level = LEVEL_FACES } = {}) {
   if (range !== undefined && range !== 'close' && range !== 'far') throw new TypeError(`range must be 'close' or 'far', not ${range}`);
   return withImage(src, async (drawable) => {
     const found = await findFaces(src, drawable, range);
     margin = margin ?? model.metadata.crop.margin;
-    const all = await model.predict(found.map(({ box }) => crop(drawable, faceCrop(box, margin))));
+    const leans = found.map(({ keypoints }) => roll(keypoints));
+    const all = await model.predict(found.map(({ box }, i) => crop(drawable, faceCrop(box, margin), level ? leans[i] : 0)));
     // Back to the source's pixels when a huge photo was scaled down for the work.
     const toSource = (v) => Math.round(v / drawable.scale);
-    const faces = found.map(({ box, score }, i) => ({ box: box.map(toSource), detection: score, ...named(all[i]) }));
+    const faces = found.map(({ box, score, keypoints }, i) => ({
+      box: box.map(toSource),
+      keypoints: keypoints.map((point) => point.map(toSource)),
+      roll: Math.round((leans[i] * 180) / Math.PI),
+      detection: score,
+      ...named(all[i]),
+    }));
     return { faces, width: toSource(drawable.width), height: toSource(drawable.height) };
   });
 }

@@ -61,7 +61,7 @@ export async function loadFaceDetector(modelUrl) {
     return [side(width), side(height)];
   }
 
-  // Faces in `drawable` as [{box: [x, y, w, h], score}], largest score first.
+  // Faces in `drawable` as [{box: [x, y, w, h], score, keypoints: [[x, y] x 6]}], largest score first.
   async function detect(drawable) {
     const [inputWidth, inputHeight] = inputShape(drawable.width, drawable.height);
     const scale = size / Math.max(drawable.width, drawable.height);
@@ -95,17 +95,24 @@ export async function loadFaceDetector(modelUrl) {
     const [logits16, logits32, boxes16, boxes32] = await Promise.all(outputs.map((t) => t.data()));
     tf.dispose(outputs);
     const logits = [...logits16, ...logits32];
-    const regress = (i) => (i < logits16.length ? boxes16.subarray(i * 16, i * 16 + 4)
-      : boxes32.subarray((i - logits16.length) * 16, (i - logits16.length) * 16 + 4));
+    // Per anchor 16 numbers: the box (centre offset, width, height), then six keypoints as
+    // offsets from the anchor: the eyes, the nose tip, the mouth and the two ear tragions.
+    const regress = (i) => (i < logits16.length ? boxes16.subarray(i * 16, i * 16 + 16)
+      : boxes32.subarray((i - logits16.length) * 16, (i - logits16.length) * 16 + 16));
     const candidates = [];
     logits.forEach((logit, i) => {
       const score = 1 / (1 + Math.exp(-logit));
       if (score < MIN_SCORE) return;
-      const [ox, oy, bw, bh] = regress(i);
+      const values = regress(i);
+      const [ox, oy, bw, bh] = values;
       const cx = anchors[i][0] + ox;
       const cy = anchors[i][1] + oy;
       const box = [(cx - bw / 2 - dx) / scale, (cy - bh / 2 - dy) / scale, bw / scale, bh / scale];
-      candidates.push({ box, score });
+      const keypoints = [];
+      for (let k = 4; k < 16; k += 2) {
+        keypoints.push([(anchors[i][0] + values[k] - dx) / scale, (anchors[i][1] + values[k + 1] - dy) / scale]);
+      }
+      candidates.push({ box, score, keypoints });
     });
     return suppressOverlaps(candidates);
   }
@@ -122,6 +129,14 @@ export async function loadFaceDetector(modelUrl) {
       warm = true;
     },
   };
+}
+
+// How far a face leans to one side: the angle (radians, clockwise on screen) of the line from
+// the eye on the image's left to the other. BlazeFace's first keypoint is the person's right eye,
+// which faces the camera on the image's left.
+export function roll(keypoints) {
+  const [[x0, y0], [x1, y1]] = keypoints;
+  return Math.atan2(y1 - y0, x1 - x0);
 }
 
 // The square crop the expression model wants around a detected face: the box's longer side plus

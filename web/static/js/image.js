@@ -87,9 +87,11 @@ export function centreSquare(width, height) {
 
 let cropCanvas = null;
 
-// Grey values (0-255) of `box` ([x, y, w, h] in source pixels) scaled to size x size.
-// Transparent or out-of-image areas count as white, as in training (Pillow composites on white).
-export function greyCrop(drawable, box, size, lumaWeights) {
+// Grey values (0-255) of `box` ([x, y, w, h] in source pixels) scaled to size x size. With `lean`
+// (radians, clockwise on screen: what faces.js' roll() measures) the box is turned back by that
+// much about its centre first, so a tilted face comes out upright. Transparent or out-of-image areas count as white, as in training (Pillow composites on
+// white).
+export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
   if (!cropCanvas || cropCanvas.width !== size) cropCanvas = makeCanvas(size, size);
   const ctx = cropCanvas.getContext('2d', { willReadFrequently: true });
   ctx.imageSmoothingEnabled = true;
@@ -97,7 +99,22 @@ export function greyCrop(drawable, box, size, lumaWeights) {
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, size, size);
   const [x, y, w, h] = box;
-  ctx.drawImage(drawable.image, x, y, w, h, 0, 0, size, size);
+  if (lean === 0) {
+    ctx.drawImage(drawable.image, x, y, w, h, 0, 0, size, size);
+  } else {
+    // Source pixels -> crop: around the box's centre, turned, then scaled. Only the turned box's
+    // bounding square of the source is drawn, not the whole photo.
+    const [cx, cy] = [x + w / 2, y + h / 2];
+    const reach = (Math.max(w, h) / 2) * (Math.abs(Math.cos(lean)) + Math.abs(Math.sin(lean))) + 1;
+    ctx.save();
+    ctx.translate(size / 2, size / 2);
+    ctx.scale(size / w, size / h);
+    ctx.rotate(-lean);
+    ctx.translate(-cx, -cy);
+    const [sx, sy, side] = [cx - reach, cy - reach, 2 * reach];
+    ctx.drawImage(drawable.image, sx, sy, side, side, sx, sy, side, side);
+    ctx.restore();
+  }
   const { data } = ctx.getImageData(0, 0, size, size);
   const [wr, wg, wb] = lumaWeights;
   const grey = new Float32Array(size * size);

@@ -1,0 +1,114 @@
+"""Does turning a tilted face upright before classifying it pay?
+
+FER2013's faces are upright. In real photos heads lean: selfies, people leaning together. The page
+measures each face's roll from BlazeFace's eye keypoints and turns the crop back by it
+(`facemood.classify(src, {level: true})`, the default). Here each validation (PublicTest) face,
+with its border extended around it as in bench/crop_margin.py, is turned by a known angle
+(alternately clockwise and counter-clockwise), pasted onto colour noise, and classified by the page
+both ways: levelled and as it lies. Also recorded: how often the face is found at each angle and
+how far the measured roll is from the true one. Writes bench/results/tilt.json and .md.
+
+    python -m bench.tilt --data path/to/fer2013.csv.gz [--count 300]
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.browser import ROOT, site_page
+from bench.crop_margin import CONTEXT, data_url, noise_background
+from common.atomic import atomic_write_bytes, atomic_write_json
+from common.metadata import load_metadata
+from train.data import load_dataset
+
+ANGLES = [0, 10, 20, 30, 45]
+RESULTS = ROOT / "bench" / "results"
+
+
+def tilted(face, angle, rng):
+    """(png data URL, true roll in degrees clockwise on screen): `face` (grey, square) with its
+    border extended, turned by `angle` degrees (direction drawn at random) and pasted onto noise."""
+    canvas_w, canvas_h = 640, 480
+    side = int(rng.integers(96, 200))  # turned by 45°, the largest still fits
+    big = int(round(side * (1 + 2 * CONTEXT)))
+    clockwise = bool(rng.integers(0, 2))
+    border = round(face.shape[0] * CONTEXT)
+    extended = Image.fromarray(np.pad(face, border, mode="edge")).resize((big, big), Image.Resampling.BICUBIC)
+    # Pillow turns counter-clockwise for positive angles; the mask keeps the corners it uncovers
+    # transparent, so the noise shows there instead of a black wedge.
+    turn = -angle if clockwise else angle
+    face_rgba = extended.convert("RGBA").rotate(turn, resample=Image.Resampling.BICUBIC, expand=True)
+    canvas = noise_background(rng, canvas_w, canvas_h)
+    x = int(rng.integers(0, canvas_w - face_rgba.width + 1))
+    y = int(rng.integers(0, canvas_h - face_rgba.height + 1))
+    canvas.paste(face_rgba, (x, y), face_rgba)
+    return data_url(canvas), -turn
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--count", type=int, default=300, help="validation faces per angle")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    labels = load_metadata(args.model_dir)["labels"]
+    val = load_dataset(args.data).val
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(val), size=min(args.count, len(val)), replace=False)
+    found = {a: 0 for a in ANGLES}
+    correct = {a: {"levelled": 0, "as it lies": 0} for a in ANGLES}
+    roll_errors = {a: [] for a in ANGLES}
+    started = time.time()
+    with site_page(args.model_dir) as page:
+        for n, index in enumerate(pick):
+            truth = labels[val.labels[index]]
+            for angle in ANGLES:
+                url, true_roll = tilted(val.images[index], angle, rng)
+                levelled, as_it_lies = page.evaluate("""async (u) => [
+                    (await facemood.classify(u)).faces, (await facemood.classify(u, {level: false})).faces]""", url)
+                if not levelled:
+                    continue
+                found[angle] += 1
+                best = max(range(len(levelled)), key=lambda i: levelled[i]["detection"])
+                roll_errors[angle].append(abs(levelled[best]["roll"] - true_roll))
+                correct[angle]["levelled"] += levelled[best]["label"] == truth
+                correct[angle]["as it lies"] += as_it_lies[best]["label"] == truth
+            print(f"\r{n + 1}/{len(pick)} faces", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    total = len(pick)
+    report = {
+        "command": f"python -m bench.tilt --data {args.data.name} --count {args.count}",
+        "faces_per_angle": total,
+        "angles": {str(a): {
+            "detection_rate": round(found[a] / total, 4),
+            "roll_error_median_degrees": float(np.median(roll_errors[a])) if roll_errors[a] else None,
+            "accuracy": {way: round(c / total, 4) for way, c in correct[a].items()},
+        } for a in ANGLES},
+        "seconds": round(time.time() - started, 1),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(RESULTS / "tilt.json", report)
+    atomic_write_bytes(RESULTS / "tilt.md", _markdown(report).encode())
+    print(_markdown(report))
+
+
+def _markdown(r):
+    rows = "\n".join(
+        f"| {a}° | {v['detection_rate']:.1%} | {v['roll_error_median_degrees']} | "
+        f"{v['accuracy']['as it lies']:.1%} | {v['accuracy']['levelled']:.1%} |"
+        for a, v in r["angles"].items())
+    return (f"# Tilted faces: levelled or classified as they lie\n\n`{r['command']}`\n\n"
+            f"{r['faces_per_angle']} validation faces, each turned by every angle below (clockwise or "
+            f"counter-clockwise at random) with its border extended around it, on colour noise. Accuracy "
+            f"counts undetected faces as wrong.\n\n"
+            f"| tilt | detected | roll error, median (degrees) | accuracy as it lies | accuracy levelled |\n"
+            f"|---|---|---|---|---|\n{rows}\n")
+
+
+if __name__ == "__main__":
+    main()
