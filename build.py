@@ -64,8 +64,13 @@ def run_convert(args):
     started = time.time()
     metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
                        crop_margin=getattr(args, "new_crop_margin", None),
-                       test_time_flip={"on": True, "off": False}.get(getattr(args, "test_time_flip", None)))
+                       test_time_flip=_on_off(getattr(args, "test_time_flip", None)),
+                       standardize=_on_off(getattr(args, "standardize", None)))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
+
+
+def _on_off(choice):
+    return {"on": True, "off": False}.get(choice)
 
 
 def run_evaluate(args):
@@ -161,6 +166,10 @@ def _parser():
     convert_p.add_argument("--test-time-flip", choices=["on", "off"], default=None,
                            help="make the page average each face's scores with its mirror image's (two "
                                 "inferences per face; `build.py evaluate` measures both ways); default: keep")
+    convert_p.add_argument("--standardize", choices=["on", "off"], default=None,
+                           help="make the page bring a face crop whose grey level or contrast lies outside "
+                                "the training faces' usual range into it before classifying it (for dim or "
+                                "washed-out photos; bench/exposure.py measures it); default: keep (new models: on)")
     convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
                            help="replace the crop margin recorded at training (e.g. with the value "
                                 "bench/crop_margin.py measured best); default: keep it")

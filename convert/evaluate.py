@@ -14,7 +14,7 @@ import numpy as np
 from common.atomic import atomic_dir, atomic_write_json
 from common.errors import FacemoodError
 from convert.export import TFJS_DIR, load_evaluation_data
-from convert.graph_model import GraphModel, page_probabilities
+from convert.graph_model import GraphModel, page_input, page_probabilities
 from train.metrics import classification_report
 from train.plots import plot_confusion
 from train.train import load_trained
@@ -33,7 +33,8 @@ def evaluate(model_dir, data, progress=True):
     labels = metadata["labels"]
     seen_in_training = {hashlib.sha256(image.tobytes()).digest() for image in dataset.train.images}
     flipping = bool(metadata.get("inference", {}).get("test_time_flip"))
-    report = {"model": metadata["architecture"], "test_time_flip": flipping, "data": metadata["training"]["data"]["name"],
+    report = {"model": metadata["architecture"], "test_time_flip": flipping,
+              "standardize": metadata.get("inference", {}).get("standardize"), "data": metadata["training"]["data"]["name"],
               "weight_bytes": metadata["tfjs"]["weight_bytes"], "quantize": metadata["tfjs"]["quantize"],
               "splits": {}}
     for split in ("val", "test"):
@@ -43,10 +44,11 @@ def evaluate(model_dir, data, progress=True):
         x = part.images[..., None].astype(np.float32)
         # The float model the way the page runs the shipped one (flipping included when it flips).
         float_probs = page_probabilities(lambda batch: model.predict(batch, batch_size=256, verbose=0), x, metadata)
-        single_probs = graph(x)
+        fed = page_input(x, metadata)
+        single_probs = graph(fed)
         # Does averaging with the mirrored face pay for a second inference? Both are measured;
         # "quantized" is what the page does (metadata.json: inference.test_time_flip).
-        flip_probs = (single_probs + graph(x[:, :, ::-1])) / 2
+        flip_probs = (single_probs + graph(fed[:, :, ::-1])) / 2
         quant_probs = flip_probs if flipping else single_probs
         unseen = np.array([hashlib.sha256(image.tobytes()).digest() not in seen_in_training
                            for image in part.images])
@@ -90,6 +92,11 @@ def _markdown(report, labels):
     lines += ["", f"The page classifies each face {shipped} test-time flipping (the mean of the scores of the face "
                   f"and of its mirror image). Shipped weights with flipping: {figures('quantized_flip_averaged')}; "
                   f"one pass, no flipping: {figures('quantized_single_pass')}."]
+    target = report.get("standardize")
+    if target:
+        lines += ["", f"Before that, as in the page, a crop whose mean grey level lies outside {target['mean'][0]:.0f}-"
+                      f"{target['mean'][1]:.0f} or whose standard deviation lies outside {target['std'][0]:.0f}-"
+                      f"{target['std'][1]:.0f} (the middle 80 % of the training faces') is brought to the nearest edge."]
     last = "test" if "test" in report["splits"] else "val"
     lines += ["", f"Per class, {names[last]} split, as shipped:", "",
               "| class | precision | recall | F1 | images |", "|---|---|---|---|---|"]

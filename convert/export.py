@@ -29,13 +29,17 @@ QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": 
 TFJS_DIR = "tfjs"
 
 
-def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None):
+def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None,
+            standardize=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
     around a detected face); it changes no weight, only what the page is told. `test_time_flip`
     (True/False; None keeps the recorded choice) tells the page to average each face's scores with
-    those of its mirror image; the quantized metrics are then measured that way too.
+    those of its mirror image; the quantized metrics are then measured that way too. `standardize`
+    (True/False; None keeps the recorded choice) tells the page to bring each crop to the training
+    faces' typical grey level and contrast first (convert/graph_model.page_input); turning it on
+    for a model that does not record those statistics needs `data`.
     """
     from tensorflowjs.converters import converter
 
@@ -51,6 +55,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     if test_time_flip is not None:
         metadata.setdefault("inference", {})["test_time_flip"] = bool(test_time_flip)
     dataset = load_evaluation_data(data, metadata, progress)
+    if standardize is not None:
+        _set_standardize(metadata, standardize, dataset)
     with atomic_dir(model_dir) as tmp:
         for item in model_dir.iterdir():  # everything but the old shards carries over (report/ too)
             if item.name == TFJS_DIR:
@@ -90,6 +96,17 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         atomic_write_json(tmp / "metadata.json", metadata)
         atomic_write_json(tmp / "metrics.json", metrics)
     return metadata
+
+
+def _set_standardize(metadata, on, dataset):
+    inference = metadata.setdefault("inference", {})
+    if not on:
+        inference.pop("standardize", None)
+    elif not inference.get("standardize"):
+        if dataset is None:
+            raise FacemoodError("--standardize on needs --data: this model does not record its training "
+                                "faces' grey statistics")
+        inference["standardize"] = dataset.grey_statistics()
 
 
 def load_evaluation_data(data, metadata, progress):

@@ -151,11 +151,28 @@ def _tensor_node(name):
     return name.split(":")[0]
 
 
+def page_input(batch, metadata):
+    """(n, size, size, 1) grey crops as the page feeds them to the network. When the model asks for
+    it (metadata.json: inference.standardize), a crop whose mean grey level or contrast (standard
+    deviation) lies outside the middle 80 % of the training faces' is shifted and scaled to the
+    nearest edge of that range, then clipped to 0-255: a dim, washed-out or over-exposed photo
+    reaches the network looking like the training faces, and a usual one is left as it is."""
+    batch = np.asarray(batch, np.float32)
+    target = metadata.get("inference", {}).get("standardize")
+    if not target:
+        return batch
+    flat = batch.reshape(len(batch), -1).astype(np.float64)
+    mean = flat.mean(axis=1, keepdims=True)
+    std = np.maximum(flat.std(axis=1, keepdims=True), target["min_std"])  # a flat crop is not stretched
+    out = (flat - mean) * (np.clip(std, *target["std"]) / std) + np.clip(mean, *target["mean"])
+    return np.clip(out, 0, 255).reshape(batch.shape).astype(np.float32)
+
+
 def page_probabilities(graph, batch, metadata):
     """Class probabilities as the page computes them for (n, size, size, 1) grey crops: the graph's
-    output, averaged with its output on the mirrored crops when the model asks for test-time
-    flipping (metadata.json: inference.test_time_flip)."""
-    batch = np.asarray(batch, np.float32)
+    output on page_input(batch), averaged with its output on the mirrored crops when the model
+    asks for test-time flipping (metadata.json: inference.test_time_flip)."""
+    batch = page_input(batch, metadata)
     probs = graph(batch)
     if metadata.get("inference", {}).get("test_time_flip"):
         probs = (probs + graph(batch[:, :, ::-1])) / 2

@@ -36,13 +36,15 @@ def test_all_writes_model_metadata_plots_shards_and_site(tiny_build):
 
 
 def test_quantized_accuracy_is_measured_on_the_converted_graph(tiny_build):
-    """Re-run the shipped graph in Python and recompute the recorded quantized test accuracy."""
-    from convert.graph_model import GraphModel
+    """Re-run the shipped graph in Python on the crops as the page prepares them and recompute the
+    recorded quantized test accuracy."""
+    from convert.graph_model import GraphModel, page_input
 
     model_dir = tiny_build["model_dir"]
     metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["inference"]["standardize"]  # new models standardize crops
     ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
-    probs = GraphModel(model_dir / "tfjs")(ds.test.images[..., None].astype(np.float32))
+    probs = GraphModel(model_dir / "tfjs")(page_input(ds.test.images[..., None], metadata))
     accuracy = float((probs.argmax(1) == ds.test.labels).mean())
     assert accuracy == pytest.approx(metadata["metrics"]["quantized"]["test"]["accuracy"], abs=1e-4)
 
@@ -52,7 +54,7 @@ def test_test_time_flip_is_recorded_and_measured_as_the_page_runs_it(tiny_build,
     with its mirror image exactly as the page does."""
     import shutil
 
-    from convert.graph_model import GraphModel
+    from convert.graph_model import GraphModel, page_input
 
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_build["model_dir"], model_dir)
@@ -61,15 +63,15 @@ def test_test_time_flip_is_recorded_and_measured_as_the_page_runs_it(tiny_build,
     run_build("convert", "--model-dir", model_dir, "--data", tiny_build["data"], "--test-time-flip", "on", "--quiet")
     assert (model_dir / "report" / "report.md").read_text() == "an earlier evaluation"  # sub-folders survive
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["inference"] == {"test_time_flip": True}
+    assert metadata["inference"]["test_time_flip"] is True
     ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
-    x = ds.test.images[..., None].astype(np.float32)
+    x = page_input(ds.test.images[..., None], metadata)
     graph = GraphModel(model_dir / "tfjs")
     flipped = ((graph(x) + graph(x[:, :, ::-1])) / 2).argmax(1)
     assert metadata["metrics"]["quantized"]["test"]["accuracy"] == pytest.approx(
         float((flipped == ds.test.labels).mean()), abs=1e-4)
     run_build("convert", "--model-dir", model_dir, "--test-time-flip", "off", "--quiet")
-    assert json.loads((model_dir / "metadata.json").read_text())["inference"] == {"test_time_flip": False}
+    assert json.loads((model_dir / "metadata.json").read_text())["inference"]["test_time_flip"] is False
 
 
 def test_unquantized_graph_matches_keras_closely(tiny_build, tmp_path):

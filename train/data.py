@@ -50,6 +50,15 @@ class Dataset:
     def split(self, name):
         return getattr(self, name)
 
+    def grey_statistics(self):
+        """The training faces' usual grey levels and contrasts: the 10th to 90th percentiles of the
+        training images' means and of their standard deviations. The page brings a crop whose
+        mean or contrast lies outside them to the nearest edge (see convert/graph_model.py's
+        page_input); `min_std` keeps a flat crop from being stretched."""
+        flat = self.train.images.reshape(len(self.train), -1).astype(np.float64)
+        usual = lambda v: [round(float(q), 2) for q in np.percentile(v, [10, 90])]  # noqa: E731
+        return {"mean": usual(flat.mean(axis=1)), "std": usual(flat.std(axis=1)), "min_std": 1.0}
+
     def counts(self):
         """Images per split and class, as stored in the model's metadata."""
         return {

@@ -233,6 +233,8 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
         },
         "metrics": {"float": {split: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "count": r["count"]}
                               for split, r in reports.items()}},
+        # How the page prepares each crop; `build.py convert --standardize off` (or on) changes it.
+        "inference": {"standardize": dataset.grey_statistics()},
     }
 
 

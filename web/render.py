@@ -188,6 +188,7 @@ def _context(metadata, metrics, runtime):
         "kind_names": {"float": "Float (Keras, one pass)" if flip else "Float (Keras)",
                        "quantized": "As shipped (with test-time flipping)" if flip else "As shipped"},
         "flip": flip,
+        "standardize": metadata.get("inference", {}).get("standardize"),
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
         "footer": {

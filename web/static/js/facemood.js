@@ -10,8 +10,9 @@
 //                                            (every face BlazeFace finds; boxes and keypoints in source
 //                                            pixels: the eyes (the one on the image's left first), nose
 //                                            tip, mouth, ears; roll: degrees the eyes' line leans,
-//                                            clockwise on screen; options: {level: false} classifies the
-//                                            crop as it lies instead of turned upright by that roll,
+//                                            clockwise on screen; a face leaning 15 degrees or more is
+//                                            classified turned upright; options: {level: false} classifies
+//                                            every crop as it lies,
 //                                            {margin} overrides metadata.json's crop margin,
 //                                            {range: 'close'|'far'} picks the detector: 'close' (the
 //                                            default for a <video>) looks at a quarter of the pixels
@@ -31,9 +32,11 @@ import { faceCrop, loadFaceDetector, roll } from './faces.js';
 const MODEL_URL = new URL('../../model/', import.meta.url);
 const DETECTOR_URL = new URL('../../detector/blazeface.json', import.meta.url);
 const CLOSE_RANGE_DETECTOR_URL = new URL('../../detector/blazeface-front.json', import.meta.url);
-// Each face's crop is turned so its eyes are level before it is classified: FER2013's faces are
-// upright, and a tilted head otherwise reaches the model tilted. See bench/tilt.py.
-const LEVEL_FACES = true;
+// A face leaning further than this has its crop turned so its eyes are level before it is
+// classified: FER2013's faces are upright, and a tilted head otherwise reaches the model tilted.
+// Within it the model saw such turns in training (rotations of up to 15 degrees) and the eyes'
+// roll is only good to about 5 degrees, so turning would add noise, not remove it. See bench/tilt.py.
+const LEVEL_FROM_RADIANS = (15 * Math.PI) / 180;
 let model = null;
 let detector = null;
 let closeRangeDetector = null;  // loaded on first use: only the webcam needs it
@@ -130,13 +133,14 @@ async function findFaces(src, drawable, range) {
   return (await detectorFor('close')).detect(drawable);
 }
 
-async function classify(src, { margin, range, level = LEVEL_FACES } = {}) {
+async function classify(src, { margin, range, level = true } = {}) {
   if (range !== undefined && range !== 'close' && range !== 'far') throw new TypeError(`range must be 'close' or 'far', not ${range}`);
   return withImage(src, async (drawable) => {
     const found = await findFaces(src, drawable, range);
     margin = margin ?? model.metadata.crop.margin;
     const leans = found.map(({ keypoints }) => roll(keypoints));
-    const all = await model.predict(found.map(({ box }, i) => crop(drawable, faceCrop(box, margin), level ? leans[i] : 0)));
+    const turn = (lean) => (level && Math.abs(lean) >= LEVEL_FROM_RADIANS ? lean : 0);
+    const all = await model.predict(found.map(({ box }, i) => crop(drawable, faceCrop(box, margin), turn(leans[i]))));
     // Back to the source's pixels when a huge photo was scaled down for the work.
     const toSource = (v) => Math.round(v / drawable.scale);
     const faces = found.map(({ box, score, keypoints }, i) => ({

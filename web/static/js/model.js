@@ -15,9 +15,28 @@ export async function loadExpressionModel(baseUrl) {
   // With test-time flipping (metadata inference.test_time_flip), each crop's mirror image runs in
   // the same batch and the two score vectors are averaged, as `build.py evaluate` measured.
   const flip = Boolean(metadata.inference?.test_time_flip);
+  // With inference.standardize, a crop whose mean grey level or contrast lies outside the middle
+  // 80 % of the training faces' is first brought to the nearest edge of that range, so a dim or
+  // washed-out photo looks to the network like the faces it learned from (convert/graph_model.py's
+  // page_input does the same in Python).
+  const target = metadata.inference?.standardize;
+  const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
+
+  function standardized(crop) {
+    let sum = 0;
+    for (const v of crop) sum += v;
+    const mean = sum / crop.length;
+    let squares = 0;
+    for (const v of crop) squares += (v - mean) * (v - mean);
+    const std = Math.max(Math.sqrt(squares / crop.length), target.min_std);
+    const gain = clamp(std, target.std) / std;
+    const centre = clamp(mean, target.mean);
+    return crop.map((v) => Math.min(255, Math.max(0, (v - mean) * gain + centre)));
+  }
 
   async function predict(crops) {
     if (crops.length === 0) return [];
+    if (target) crops = crops.map(standardized);
     const inputs = flip ? [...crops, ...crops.map(mirrored)] : crops;
     const batch = new Float32Array(inputs.length * size * size);
     inputs.forEach((crop, i) => batch.set(crop, i * size * size));
