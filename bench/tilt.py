@@ -5,8 +5,9 @@ measures each face's roll from BlazeFace's eye keypoints and, when it is 15 degr
 the crop back by it (`facemood.classify(src)`). Here each validation (PublicTest) face, with its
 border extended around it as in bench/crop_margin.py, is turned by a known angle (clockwise or
 counter-clockwise at random), pasted onto colour noise, and classified by the page both ways: as
-the page does ("levelled") and as it lies (`{level: false}`). Also recorded: how often the face is found at each angle and
-how far the measured roll is from the true one. Writes bench/results/tilt.json and .md.
+the page does ("levelled") and as it lies (`{level: false}`). Also recorded: how often the face
+is found at each angle and how far the measured roll is from the true one. Writes
+bench/results/tilt.json and .md.
 
     python -m bench.tilt --data path/to/fer2013.csv.gz [--count 300]
 """

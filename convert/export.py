@@ -37,9 +37,9 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     around a detected face); it changes no weight, only what the page is told. `test_time_flip`
     (True/False; None keeps the recorded choice) tells the page to average each face's scores with
     those of its mirror image; the quantized metrics are then measured that way too. `standardize`
-    (True/False; None keeps the recorded choice) tells the page to bring each crop to the training
-    faces' typical grey level and contrast first (convert/graph_model.page_input); turning it on
-    for a model that does not record those statistics needs `data`.
+    (True/False; None keeps the recorded choice) tells the page to bring a crop whose grey level or
+    contrast is unusual into the training faces' range first (convert/graph_model.page_input);
+    turning it on for a model that does not record that range needs `data`.
     """
     from tensorflowjs.converters import converter
 

@@ -89,8 +89,8 @@ let cropCanvas = null;
 
 // Grey values (0-255) of `box` ([x, y, w, h] in source pixels) scaled to size x size. With `lean`
 // (radians, clockwise on screen: what faces.js' roll() measures) the box is turned back by that
-// much about its centre first, so a tilted face comes out upright. Transparent or out-of-image areas count as white, as in training (Pillow composites on
-// white).
+// much about its centre first, so a tilted face comes out upright. Transparent or out-of-image
+// areas count as white, as in training (Pillow composites on white).
 export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
   if (!cropCanvas || cropCanvas.width !== size) cropCanvas = makeCanvas(size, size);
   const ctx = cropCanvas.getContext('2d', { willReadFrequently: true });
