@@ -80,13 +80,19 @@ def composites(images, seed):
         yield out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def validation_face_args(argv, doc, count_help):
+    """The command line of a benchmark that gives the page validation faces: --data, --model-dir,
+    --count, --seed."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
-    parser.add_argument("--count", type=int, default=300, help="validation faces to paste")
+    parser.add_argument("--count", type=int, default=300, help=count_help)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = validation_face_args(argv, __doc__, "validation faces to paste")
 
     metadata = load_metadata(args.model_dir)
     val = load_dataset(args.data).val

@@ -11,16 +11,14 @@ bench/results/tilt.json and .md.
 
     python -m bench.tilt --data path/to/fer2013.csv.gz [--count 300]
 """
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.crop_margin import CONTEXT, data_url, noise_background
+from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.metadata import load_metadata
 from train.data import load_dataset
@@ -50,12 +48,7 @@ def tilted(face, angle, rng):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
-    parser.add_argument("--count", type=int, default=300, help="validation faces per angle")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = validation_face_args(argv, __doc__, "validation faces, each given at every angle")
 
     labels = load_metadata(args.model_dir)["labels"]
     val = load_dataset(args.data).val
