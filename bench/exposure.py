@@ -1,11 +1,12 @@
-"""Do dim, over-exposed or washed-out photos cost accuracy, and does standardizing each crop help?
+"""Do dim, over-exposed or washed-out photos, or small faces, cost accuracy, and does standardizing
+each crop help?
 
 Each validation (PublicTest) face is changed the way a camera or a room changes a face's grey
-values (darker, brighter, flatter) and classified by the shipped TF.js graph (de-quantized weights,
-run in Python as the page runs it, test-time flipping included when the model uses it) twice: with
-each crop's mean and contrast brought into the middle 80 % of the training faces' (metadata.json
-inference.standardize, convert/graph_model.page_input) and as it comes. Writes
-bench/results/exposure.json and .md.
+values (darker, brighter, flatter), or blurred as a face that covered few pixels of its photo, and
+classified by the shipped TF.js graph (de-quantized weights, run in Python as the page runs it,
+test-time flipping included when the model uses it) twice: with each crop's mean and contrast
+brought into the middle 80 % of the training faces' (metadata.json inference.standardize,
+convert/graph_model.page_input) and as it comes. Writes bench/results/exposure.json and .md.
 
     python -m bench.exposure --data path/to/fer2013.csv.gz
 """
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from bench.browser import ROOT
 from common.atomic import atomic_write_bytes, atomic_write_json
@@ -25,7 +27,7 @@ from convert.graph_model import GraphModel, page_probabilities
 
 RESULTS = ROOT / "bench" / "results"
 
-# name -> (what it stands for, grey values 0-255 -> changed grey values)
+# name -> (what it stands for, (n, size, size) grey values 0-255 -> changed grey values)
 CONDITIONS = {
     "unchanged": ("the validation faces as they are", lambda x: x),
     "underexposed": ("every value x 0.35 (about 1.5 stops darker)", lambda x: x * 0.35),
@@ -33,7 +35,17 @@ CONDITIONS = {
     "over-exposed": ("gamma 0.45 (shadows lifted)", lambda x: 255 * (x / 255) ** 0.45),
     "low contrast": ("0.4 x the distance from mid-grey (haze, a cheap lens)", lambda x: 128 + 0.4 * (x - 128)),
     "washed out": ("x 0.5 + 127 (bright and flat, as against a window)", lambda x: x * 0.5 + 127),
+    "small face, 24 px": ("scaled down to 24x24 (box filter) and back up (bicubic), as a face that "
+                          "covered 24 pixels of its photo", lambda x: _shrunk(x, 24)),
+    "small face, 16 px": ("the same from 16x16", lambda x: _shrunk(x, 16)),
 }
+
+
+def _shrunk(images, side):
+    size = images.shape[1]
+    return np.stack([np.asarray(Image.fromarray(np.uint8(np.clip(image, 0, 255)))
+                                .resize((side, side), Image.Resampling.BOX)
+                                .resize((size, size), Image.Resampling.BICUBIC), np.float32) for image in images])
 
 
 def main(argv=None):
@@ -87,14 +99,15 @@ def _markdown(r):
     rows = "\n".join(f"| {name} | {c['change']} | {c['accuracy']['as it comes']:.1%} | "
                      f"{c['accuracy']['standardized']:.1%} |" for name, c in r["conditions"].items())
     t = r["standardize_to"]
-    return (f"# Exposure: accuracy of the shipped model on changed validation faces\n\n`{r['command']}`\n\n"
+    return (f"# Exposure and resolution: accuracy of the shipped model on changed validation faces\n\n"
+            f"`{r['command']}`\n\n"
             f"{r['faces']} PublicTest faces, the shipped TF.js graph as the page runs it"
             f"{' (test-time flipping included)' if r['test_time_flip'] else ''}. Standardized: a crop whose mean "
             f"grey level lies outside {t['mean'][0]:.0f}-{t['mean'][1]:.0f} or whose standard deviation lies outside "
             f"{t['std'][0]:.0f}-{t['std'][1]:.0f} (the middle 80 % of the training faces') shifted and scaled to "
             f"the nearest edge, clipped to 0-255. The shipped model standardizes: "
             f"{'yes' if r['shipped_standardizes'] else 'no'}.\n\n"
-            f"| condition | change to the grey values | accuracy as it comes | accuracy standardized |\n"
+            f"| condition | change to the face | accuracy as it comes | accuracy standardized |\n"
             f"|---|---|---|---|\n{rows}\n")
 
 

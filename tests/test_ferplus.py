@@ -98,6 +98,30 @@ def test_mixup_blends_images_targets_and_weights_by_one_share(tmp_path, fer):
         _training_pipeline(ds.train, targets, class_weights, TrainConfig(mixup=-1))
 
 
+def test_low_resolution_blurs_the_share_of_images_it_is_given(fer):
+    """--low-res 1: every training image comes back as blurred as a face of 12-47 pixels enlarged;
+    --low-res 0: as sharp as it was. Sharpness: mean difference between neighbouring pixels."""
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(fer)
+    targets = np.eye(7, dtype=np.float32)[ds.train.labels]
+    weights = {i: 1.0 for i in range(7)}
+
+    def sharpness(low_res):
+        config = TrainConfig(batch_size=len(ds.train), augment=0, low_res=low_res)
+        x = next(iter(_training_pipeline(ds.train, targets, weights, config)))[0].numpy()[..., 0]
+        assert x.shape[1:] == ds.train.images.shape[1:] and x.min() >= 0 and x.max() <= 255
+        return np.abs(np.diff(x, axis=2)).mean(axis=(1, 2))
+
+    sharp, blurred = sharpness(0.0), sharpness(1.0)
+    original = np.abs(np.diff(ds.train.images.astype(np.float32), axis=2)).mean()
+    assert sharp.mean() == pytest.approx(original, rel=1e-4)  # flipping aside, untouched
+    assert (blurred <= sharp + 1e-3).all() and blurred.mean() < 0.9 * sharp.mean()  # same order: same seed
+    with pytest.raises(FacemoodError, match="--low-res"):
+        _training_pipeline(ds.train, targets, weights, TrainConfig(low_res=1.5))
+
+
 def test_build_train_with_ferplus_records_the_votes_file(tmp_path, fer):
     votes = faces.write_ferplus_csv(tmp_path / "votes.csv", fer)
     model_dir = tmp_path / "model"

@@ -18,6 +18,7 @@ class TrainConfig:
     dropout: float = 0.2
     augment: float = 1.0
     mixup: float = 0.0
+    low_res: float = 0.0
     patience: int = 6
     max_steps: int = 0
     seed: int = 0
@@ -42,6 +43,8 @@ HELP = {
     "augment": "strength of the augmentation (scales rotation, zoom, shift, brightness, contrast); 0 = none",
     "mixup": "mixup strength: each training image is blended with another of its batch, targets and "
              "weights alike, by a share drawn from Beta(mixup, mixup); 0 = off (0.2 is a usual value)",
+    "low_res": "share of training images first scaled down to a random side of 12 pixels up to the crop size "
+               "and back up, as a small face of a group photo reaches the model; 0 = off",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",

@@ -169,9 +169,26 @@ def _training_pipeline(split, targets, class_weights, config):
     ds = ds.batch(config.batch_size, drop_remainder=False)
     ds = ds.map(lambda x, y, w: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255), y, w),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if not 0 <= config.low_res <= 1:
+        raise FacemoodError(f"--low-res must lie in 0-1, not {config.low_res}")
+    if config.low_res > 0:
+        ds = ds.map(_low_resolution(config.low_res, config.image_size, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     if config.mixup > 0:
         ds = ds.map(_mixup(config.mixup, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _low_resolution(share, size, seed):
+    """`share` of a batch's images scaled down to a side drawn per batch from 12 to `size` pixels
+    (area averaging, as a browser shrinks a photo) and back up (bicubic, as the page enlarges a
+    small face's crop): the blur of a face that covered few pixels of its photo."""
+    def shrink(x, y, w):
+        side = tf.random.uniform([], 12, size, dtype=tf.int32, seed=seed + 10)
+        blurred = tf.image.resize(tf.image.resize(x, [side, side], method="area"), [size, size], method="bicubic")
+        picked = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], seed=seed + 11) < share
+        return tf.where(picked, tf.clip_by_value(blurred, 0, 255), x), y, w
+
+    return shrink
 
 
 def _mixup(strength, seed):
