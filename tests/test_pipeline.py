@@ -30,7 +30,7 @@ def test_all_writes_model_metadata_plots_shards_and_site(tiny_build):
     # The closing summary names accuracy, shard bytes and where the site went.
     assert "accuracy" in tiny_build["stdout"] and "bytes (uint8)" in tiny_build["stdout"]
     assert str(dist) in tiny_build["stdout"]
-    for name in ("index.html", "model/model.json", "model/metadata.json", "vendor/tf-core.es2017.min.js",
+    for name in ("index.html", "model/model.json", "model/metadata.json", "vendor/tf-runtime.min.js",
                  "vendor/tfjs-backend-wasm-simd.wasm", "assets/js/facemood.js", "detector/blazeface-front.json"):
         assert (dist / name).is_file(), name
 

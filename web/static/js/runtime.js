@@ -1,6 +1,6 @@
 // Starts the TF.js runtime vendored into the site: WASM (SIMD when the browser has it) first,
-// the plain JavaScript backend as a fallback. The runtime bundles are classic scripts that
-// define the global `tf`; this module is the only place that reads it.
+// the plain JavaScript backend as a fallback. The runtime bundle is a classic script that
+// defines the global `tf`; this module is the only place that reads it.
 export const tf = globalThis.tf;
 
 const VENDOR = new URL('../../vendor/', import.meta.url);

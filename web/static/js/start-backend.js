@@ -1,7 +1,7 @@
-// A classic script that runs right after the WASM backend bundle, before the converter bundle:
-// it starts fetching and compiling the WASM binary now, so that work overlaps the parsing of
-// the rest of the runtime instead of waiting for the page's modules. runtime.js takes over the
-// promise it leaves (and starts the backend itself if this script did not run).
+// A classic script that runs right after the runtime bundle: it starts fetching and compiling the
+// WASM binary now, so that work overlaps the loading of the page's modules instead of waiting for
+// them. runtime.js takes over the promise it leaves (and starts the backend itself if this script
+// did not run).
 (() => {
   const tf = globalThis.tf;
   if (!tf || !tf.wasm) return;
