@@ -2,7 +2,8 @@
 
 Renders the site for --model-dir and a face-api harness page (tiny face detector + expression net,
 WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
-cold runs (fresh browser, a photo picked as soon as the page listens: time to its result, bytes
+cold runs (fresh browser, a photo given from inside the page in the task after the page's script
+has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
 --warm-count classifications, then of facemood's expression model alone; live tensors after the
 first and the last) and the webcam mode on

@@ -218,6 +218,8 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
         assert summary["first_result_ms"] > 0 and summary["bytes_gzip"] > 0 and summary["webcam_fps"] > 0
         assert summary["bytes_raw"] > summary["bytes_gzip"]  # gzip really was served
         assert summary["faces_in_first_photo"] == [1]
+        # The photo was given from inside the page, before its result and after navigation began.
+        assert 0 < summary["photo_given_ms"] < summary["first_result_ms"]
     # facemood's photo time split: the expression model alone is a part of it (the rest is detection).
     ours = result["summary"]["facemood"]
     assert 0 < ours["classify_only_ms"] < ours["per_image_ms"]
