@@ -1,7 +1,8 @@
 """Render the static site into a folder, atomically, from a converted model folder.
 
-Needs only jinja2 and the npm runtime in node_modules; never TensorFlow, so a fresh clone can
-build the site with the shipped model in seconds.
+Needs only jinja2, Node.js and the npm packages in node_modules (the TF.js runtime and esbuild,
+which bundles it); never TensorFlow, so a fresh clone can build the site with the shipped model
+in seconds.
 """
 import hashlib
 import json
