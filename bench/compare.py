@@ -21,8 +21,6 @@ import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from bench.browser import launch
 from common.atomic import atomic_write_bytes, atomic_write_json, read_json
 from common.errors import FacemoodError
@@ -120,6 +118,8 @@ def _previous_results(settings):
 
 
 def _load_data(settings, progress):
+    import numpy as np
+
     from train.data import Split, load_dataset
 
     dataset = load_dataset(settings.data, image_size=48, seed=settings.seed, progress=progress)
@@ -258,8 +258,8 @@ def _time_model(playwright, url, face, runs):
             browser.close()
     return {"backend": backend, "cold_runs": runs,
             "load_ms": round(statistics.median(loads), 1), "first_inference_ms": round(statistics.median(first), 1),
-            "warm_median_ms": round(float(np.percentile(warm, 50)), 2),
-            "warm_p90_ms": round(float(np.percentile(warm, 90)), 2)}
+            "warm_median_ms": round(statistics.quantiles(warm, n=100, method="inclusive")[49], 2),
+            "warm_p90_ms": round(statistics.quantiles(warm, n=100, method="inclusive")[89], 2)}
 
 
 def _probe_face_url():
