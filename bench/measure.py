@@ -23,7 +23,7 @@ from bench.browser import launch
 # Runs before any script of the page: records long tasks and the moment the first result card
 # (article.result, in both pages) is inserted; with a photo ({PHOTO}: name, type, base64), picks it
 # as soon as the page listens.
-OBSERVERS = """
+OBSERVERS = """(() => {  // its own scope: nothing but window.__bench joins the page's globals
 window.__bench = { longTasks: [], firstResult: null, faces: null, ready: null, photoGiven: null };
 const photo = {PHOTO};
 // Both pages register their file input's listener in the module that assigns their global, so
@@ -57,6 +57,7 @@ new MutationObserver((_, observer) => {
   window.__bench.faces = Number(card.dataset.faces);
   observer.disconnect();
 }).observe(document, { childList: true, subtree: true });
+})();
 """
 
 COLLECT = """() => {
