@@ -256,10 +256,10 @@ def _time_model(playwright, url, face, runs):
                 }""", [face, WARM_RUNS])
         finally:
             browser.close()
+    percentiles = statistics.quantiles(warm, n=100, method="inclusive")  # as NumPy's percentile
     return {"backend": backend, "cold_runs": runs,
             "load_ms": round(statistics.median(loads), 1), "first_inference_ms": round(statistics.median(first), 1),
-            "warm_median_ms": round(statistics.quantiles(warm, n=100, method="inclusive")[49], 2),
-            "warm_p90_ms": round(statistics.quantiles(warm, n=100, method="inclusive")[89], 2)}
+            "warm_median_ms": round(percentiles[49], 2), "warm_p90_ms": round(percentiles[89], 2)}
 
 
 def _probe_face_url():
