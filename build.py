@@ -65,7 +65,8 @@ def run_convert(args):
     metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
                        crop_margin=getattr(args, "new_crop_margin", None),
                        test_time_flip=_on_off(getattr(args, "test_time_flip", None)),
-                       standardize=_on_off(getattr(args, "standardize", None)))
+                       standardize=_on_off(getattr(args, "standardize", None)),
+                       min_recall=getattr(args, "min_recall", None))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
 
 
@@ -170,6 +171,10 @@ def _parser():
                            help="make the page bring a face crop whose grey level or contrast lies outside "
                                 "the training faces' usual range into it before classifying it (for dim or "
                                 "washed-out photos; bench/exposure.py measures it); default: keep (new models: on)")
+    convert_p.add_argument("--min-recall", type=float, default=None, metavar="FRACTION",
+                           help="fit a per-class bias on the logits, on the validation split of --data, so that "
+                                "every class reaches this recall there (e.g. 0.4: fear is otherwise seldom "
+                                "predicted), and fold it into the shipped network; 0 removes it; default: keep")
     convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
                            help="replace the crop margin recorded at training (e.g. with the value "
                                 "bench/crop_margin.py measured best); default: keep it")

@@ -19,7 +19,8 @@ import numpy as np
 
 from common.atomic import atomic_dir, atomic_write_json, read_json
 from common.errors import FacemoodError
-from convert.graph_model import GraphModel, page_probabilities
+from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
+from convert.graph_model import GraphModel, page_input, page_probabilities
 from convert.grey_stem import with_grey_stem
 from train.keras_env import tf
 from train.metrics import classification_report
@@ -30,7 +31,7 @@ TFJS_DIR = "tfjs"
 
 
 def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None,
-            standardize=None):
+            standardize=None, min_recall=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
@@ -39,7 +40,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     those of its mirror image; the quantized metrics are then measured that way too. `standardize`
     (True/False; None keeps the recorded choice) tells the page to bring a crop whose grey level or
     contrast is unusual into the training faces' range first (convert/graph_model.page_input);
-    turning it on for a model that does not record that range needs `data`.
+    turning it on for a model that does not record that range needs `data`. `min_recall` (0-1;
+    None keeps the recorded choice, 0 removes it) fits a per-class logit bias on the validation
+    split of `data` so that every class reaches that recall as the page scores faces
+    (convert/class_bias.py), and folds it into the shipped network.
     """
     from tensorflowjs.converters import converter
 
@@ -57,6 +61,9 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     dataset = load_evaluation_data(data, metadata, progress)
     if standardize is not None:
         _set_standardize(metadata, standardize, dataset)
+    if min_recall is not None:
+        _set_class_bias(model, metadata, min_recall, dataset, progress)
+    shipped_network(model, metadata)
     with atomic_dir(model_dir) as tmp:
         for item in model_dir.iterdir():  # everything but the old shards carries over (report/ too)
             if item.name == TFJS_DIR:
@@ -107,6 +114,34 @@ def _set_standardize(metadata, on, dataset):
             raise FacemoodError("--standardize on needs --data: this model does not record its training "
                                 "faces' grey statistics")
         inference["standardize"] = dataset.grey_statistics()
+
+
+def _set_class_bias(model, metadata, min_recall, dataset, progress):
+    """Fit (or with 0 remove) the class bias on the validation split, as the page will score it;
+    `model` is the trained network without any bias yet."""
+    inference = metadata.setdefault("inference", {})
+    if not 0 <= min_recall < 1:
+        raise FacemoodError(f"--min-recall must lie in 0-1, not {min_recall}")
+    if min_recall == 0:
+        inference.pop("class_bias", None)
+        return
+    if dataset is None:
+        raise FacemoodError("--min-recall needs --data: the bias is fitted on its validation split")
+    _say(progress, f"fitting a class bias so that every class reaches {min_recall:.0%} recall on the validation split ...")
+    part = dataset.split("val")
+    x = page_input(part.images[..., None], metadata)
+    passes = [x, x[:, :, ::-1]] if inference.get("test_time_flip") else [x]
+    log_probs = [np.log(np.clip(predict(model, batch[..., 0]), 1e-12, 1)) for batch in passes]
+    bias = fit_class_bias(log_probs, part.labels, min_recall)
+    inference["class_bias"] = {"min_recall": min_recall, "fitted_on": "val",
+                               "bias": {label: round(float(b), 4) for label, b in zip(metadata["labels"], bias)}}
+
+
+def shipped_network(model, metadata):
+    """The trained Keras model with the class bias metadata.json records folded in (in place):
+    the float network the shipped graph is converted from and compared with."""
+    bias = recorded_bias(metadata)
+    return model if bias is None else with_class_bias(model, bias)
 
 
 def load_evaluation_data(data, metadata, progress):

@@ -204,6 +204,7 @@ def _context(metadata, metrics, runtime):
                        "quantized": "As shipped (with test-time flipping)" if flip else "As shipped"},
         "flip": flip,
         "standardize": metadata.get("inference", {}).get("standardize"),
+        "class_bias": metadata.get("inference", {}).get("class_bias"),
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
         "footer": {

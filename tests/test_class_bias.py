@@ -1,0 +1,127 @@
+"""The class bias `build.py convert --min-recall` fits on the validation split and folds into the
+shipped network (convert/class_bias.py)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from common.errors import FacemoodError
+from conftest import run_build
+from convert.class_bias import STEP, class_recall, fit_class_bias, shifted_probabilities, with_class_bias
+
+
+def _scores(seed=0, n=600, under=2):
+    """Log-probabilities of a 3-class classifier that seldom predicts class `under`: its logit is
+    pulled down by 2.5, so most of its images go to the other classes."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    logits = rng.normal(0, 1, (n, 3)) + 2.0 * np.eye(3)[labels]
+    logits[:, under] -= 2.5
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return log_probs, labels
+
+
+def test_the_bias_lifts_the_weakest_class_to_the_floor_and_no_further():
+    log_probs, labels = _scores()
+    before = class_recall(np.exp(log_probs), labels, 3)
+    assert before[2] < 0.4 < before.min(initial=1, where=np.arange(3) != 2)
+    bias = fit_class_bias([log_probs], labels, 0.4)
+    assert bias[2] > 0 and bias[0] == bias[1] == 0
+    assert class_recall(shifted_probabilities([log_probs], bias), labels, 3).min() >= 0.4
+    # The smallest such shift: one step less misses the floor.
+    assert class_recall(shifted_probabilities([log_probs], bias - STEP * np.eye(3)[2]), labels, 3)[2] < 0.4
+
+
+def test_the_bias_is_fitted_on_the_averaged_passes_the_page_uses():
+    """With test-time flipping the page averages two passes' probabilities; the fit scores that."""
+    first, labels = _scores(seed=1)
+    # The mirror image's pass: the same images' scores, somewhat different.
+    second = first + np.random.default_rng(2).normal(0, 0.5, first.shape)
+    bias = fit_class_bias([first, second], labels, 0.4)
+    averaged = (np.exp(first + bias) / np.exp(first + bias).sum(1, keepdims=True)
+                + np.exp(second + bias) / np.exp(second + bias).sum(1, keepdims=True)) / 2
+    assert np.allclose(shifted_probabilities([first, second], bias), averaged)
+    assert class_recall(averaged, labels, 3).min() >= 0.4
+
+
+def test_a_floor_no_bias_can_reach_is_refused():
+    log_probs, labels = _scores()
+    with pytest.raises(FacemoodError, match="min-recall 0.99"):
+        fit_class_bias([log_probs], labels, 0.99)
+
+
+def test_the_folded_bias_shifts_the_network_logits_exactly():
+    from train.keras_env import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="scores")(inputs))
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    bias = np.array([0.0, 0.3, -0.2])
+    after = with_class_bias(model, bias).predict(x, verbose=0)
+    assert np.allclose(after, shifted_probabilities([np.log(before)], bias), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path, monkeypatch):
+    """`convert --min-recall R` fits on the validation split's scores as the page computes them
+    (one pass per view), records the bias in metadata.json, ships a graph whose scores are the
+    unbiased graph's shifted by it, `evaluate` reports the figures without it, and 0 removes it.
+    (The tiny model's scores barely depend on the face, so the fit itself is replaced here by a
+    fixed bias; the tests above cover the fit.)"""
+    from convert import export
+    from convert.evaluate import evaluate
+    from convert.graph_model import GraphModel, page_input
+    from train.data import load_dataset
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    x = page_input(ds.val.images[..., None], metadata)
+    unbiased = GraphModel(model_dir / "tfjs")(x)
+    seen = {}
+
+    def fixed_fit(log_probs, labels, min_recall):
+        seen.update(views=len(log_probs), shape=log_probs[0].shape, labels=labels, floor=min_recall,
+                    probs=np.exp(log_probs[0]))
+        return np.array([0.0, 0.5, -0.25])
+
+    monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
+    export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, progress=False)
+    assert seen["views"] == (2 if metadata["inference"].get("test_time_flip") else 1)
+    assert seen["shape"] == (len(ds.val), 3) and seen["floor"] == 0.3
+    assert np.array_equal(seen["labels"], ds.val.labels)
+    assert np.abs(seen["probs"] - unbiased).max() < 0.02  # the float network on the page's crops
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    recorded = metadata["inference"]["class_bias"]
+    assert recorded == {"min_recall": 0.3, "fitted_on": "val", "bias": {"frown": 0.0, "open": 0.5, "smile": -0.25}}
+    biased = GraphModel(model_dir / "tfjs")(x)
+    bias = np.array([0.0, 0.5, -0.25])
+    # The same graph with its last bias moved (re-quantized: within a step of its 8-bit range).
+    assert np.abs(biased - unbiased).max() > 0.05
+    assert np.abs(biased - shifted_probabilities([np.log(unbiased)], bias)).max() < 0.02
+    report = evaluate(model_dir, tiny_build["data"], progress=False)
+    assert report["class_bias"] == recorded
+    without = report["splits"]["val"]["quantized_without_class_bias"]
+    assert without["accuracy"] == pytest.approx(float((unbiased.argmax(1) == ds.val.labels).mean()), abs=1e-4)
+    assert "class bias (open +0.50, smile -0.25)" in (model_dir / "report" / "report.md").read_text()
+    run_build("convert", "--model-dir", model_dir, "--min-recall", 0, "--quiet")
+    assert "class_bias" not in json.loads((model_dir / "metadata.json").read_text())["inference"]
+    assert np.abs(GraphModel(model_dir / "tfjs")(x) - unbiased).max() < 0.02
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--min-recall", "0.4"], "--min-recall needs --data"),
+    (["--min-recall", "1.5"], "--min-recall must lie in 0-1"),
+])
+def test_convert_min_recall_errors_are_one_line(tiny_build, tmp_path, args, message):
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    before = (model_dir / "metadata.json").read_bytes()
+    result = run_build("convert", "--model-dir", model_dir, *args, check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]  # TensorFlow's start-up log may come before it
+    assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
+    assert (model_dir / "metadata.json").read_bytes() == before  # nothing half-written
