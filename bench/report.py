@@ -107,7 +107,8 @@ def markdown(summaries, rows, titles, meta):
     notes = [
         "",
         f"`{meta['command']}` on {meta['date']}: {meta['runs']} cold runs per page (fresh Chromium, empty profile; "
-        "the photo given from inside the page the moment it listens), "
+        "the photo, decoded off the main thread while the page loads, given from inside the page the moment it "
+        "listens), "
         f"{meta['warm_count']} warm classifications ({meta['peer_warm_count']} for face-api), {meta['webcam_seconds']:.0f} s of webcam; {meta['cpus']} CPU cores, "
         f"load average {meta['load_before']:.1f} before and {meta['load_after']:.1f} after; Chromium {meta['chromium']}, "
         f"face-api {meta['faceapi_version']} (tiny face detector, input {meta['faceapi_input_size']}, + expression net).",
