@@ -57,14 +57,14 @@ def evaluate(model_dir, data, progress=True):
         quant_probs = flip_probs if flipping else single_probs
         unseen = np.array([hashlib.sha256(image.tobytes()).digest() not in seen_in_training
                            for image in part.images])
-        figures = {}
+        without_bias = {}
         if bias is not None:
             # What the same graph scores with its class bias taken back out of every pass.
             passes = [single_probs, mirror_probs] if flipping else [single_probs]
             unbiased = shifted_probabilities([np.log(np.clip(p, 1e-12, 1)) for p in passes], -bias)
-            figures["quantized_without_class_bias"] = classification_report(unbiased, part.labels, labels)
+            without_bias["quantized_without_class_bias"] = classification_report(unbiased, part.labels, labels)
         report["splits"][split] = {
-            **figures,
+            **without_bias,
             "float": classification_report(float_probs, part.labels, labels),
             "quantized": classification_report(quant_probs, part.labels, labels),
             "quantized_deduplicated": classification_report(quant_probs[unseen], part.labels[unseen], labels),
