@@ -125,3 +125,16 @@ def test_convert_min_recall_errors_are_one_line(tiny_build, tmp_path, args, mess
     last = result.stderr.strip().splitlines()[-1]  # TensorFlow's start-up log may come before it
     assert last.startswith("error: ") and message in last and "Traceback" not in result.stderr
     assert (model_dir / "metadata.json").read_bytes() == before  # nothing half-written
+
+
+def test_the_model_card_names_the_shipped_bias(shipped_site):
+    """The shipped model carries a class bias: its card says which, and that the shipped figures
+    include it while the float ones (from training) do not."""
+    metadata = json.loads((shipped_site["dist"] / "model" / "metadata.json").read_text())
+    raised = {label: v for label, v in metadata["inference"]["class_bias"]["bias"].items() if v}
+    card = (shipped_site["dist"] / "model.html").read_text()
+    assert "<dt>Class bias</dt>" in card
+    for label, value in raised.items():
+        assert f"{label} {value:+.2f}" in card
+    assert "As shipped (with test-time flipping and the class bias) accuracy" in card
+    assert "Float (Keras, one pass, no class bias) accuracy" in card

@@ -186,6 +186,18 @@ def training_stages(training):
     return stages
 
 
+def _kind_names(flip, class_bias):
+    """Row names of the model card's accuracy table: what each measured model did to a face. The
+    float figures come from training, before any class bias; the shipped ones include it."""
+    float_does = ["one pass"] if flip else []
+    shipped_does = ["test-time flipping"] if flip else []
+    if class_bias:
+        float_does.append("no class bias")
+        shipped_does.append("the class bias")
+    return {"float": "Float (Keras" + "".join(f", {d}" for d in float_does) + ")",
+            "quantized": "As shipped" + (f" (with {' and '.join(shipped_does)})" if shipped_does else "")}
+
+
 def _context(metadata, metrics, runtime):
     flip = bool(metadata.get("inference", {}).get("test_time_flip"))
     summary = metadata.get("metrics", {})
@@ -200,8 +212,7 @@ def _context(metadata, metrics, runtime):
         "per_class": metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class"),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
-        "kind_names": {"float": "Float (Keras, one pass)" if flip else "Float (Keras)",
-                       "quantized": "As shipped (with test-time flipping)" if flip else "As shipped"},
+        "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias"))),
         "flip": flip,
         "standardize": metadata.get("inference", {}).get("standardize"),
         "class_bias": metadata.get("inference", {}).get("class_bias"),
