@@ -18,11 +18,12 @@ LIMIT = 3.0    # largest shift for one class: e^3 = 20 times the odds
 SCORES_LAYER = "scores"  # train/model.py's final Dense layer (softmax)
 
 
-def fit_class_bias(log_probs, labels, min_recall):
+def fit_class_bias(log_probs, labels, min_recall, names=None):
     """The smallest bias (one value per class, at least 0) under which every class's recall
     reaches `min_recall`, found by raising the class with the lowest recall STEP at a time.
     `log_probs`: one (n, classes) array of log-probabilities per pass the page averages (the
-    face, and its mirror image when it flips); `labels`: (n,) true classes."""
+    face, and its mirror image when it flips); `labels`: (n,) true classes; `names`: the classes'
+    names, for the error when no shift reaches the floor."""
     classes = log_probs[0].shape[1]
     bias = np.zeros(classes)
     while True:
@@ -31,7 +32,8 @@ def fit_class_bias(log_probs, labels, min_recall):
         if recall[worst] >= min_recall:
             return bias
         if bias[worst] + STEP > LIMIT:
-            raise FacemoodError(f"--min-recall {min_recall}: class {worst} reaches only {recall[worst]:.1%} "
+            name = names[worst] if names else f"class {worst}"
+            raise FacemoodError(f"--min-recall {min_recall}: {name} reaches only {recall[worst]:.1%} "
                                 f"recall on the validation split even with its logit raised by {LIMIT}")
         bias[worst] += STEP
 

@@ -132,7 +132,7 @@ def _set_class_bias(model, metadata, min_recall, dataset, progress):
     x = page_input(part.images[..., None], metadata)
     passes = [x, x[:, :, ::-1]] if inference.get("test_time_flip") else [x]
     log_probs = [np.log(np.clip(predict(model, batch[..., 0]), 1e-12, 1)) for batch in passes]
-    bias = fit_class_bias(log_probs, part.labels, min_recall)
+    bias = fit_class_bias(log_probs, part.labels, min_recall, metadata["labels"])
     inference["class_bias"] = {"min_recall": min_recall, "fitted_on": "val",
                                "bias": {label: round(float(b), 4) for label, b in zip(metadata["labels"], bias)}}
 

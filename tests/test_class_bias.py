@@ -49,6 +49,8 @@ def test_a_floor_no_bias_can_reach_is_refused():
     log_probs, labels = _scores()
     with pytest.raises(FacemoodError, match="min-recall 0.99"):
         fit_class_bias([log_probs], labels, 0.99)
+    with pytest.raises(FacemoodError, match="min-recall 0.99: [a-z]+ reaches only"):
+        fit_class_bias([log_probs], labels, 0.99, ["a", "b", "c"])
 
 
 def test_the_folded_bias_shifts_the_network_logits_exactly():
@@ -83,15 +85,16 @@ def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path
     unbiased = GraphModel(model_dir / "tfjs")(x)
     seen = {}
 
-    def fixed_fit(log_probs, labels, min_recall):
+    def fixed_fit(log_probs, labels, min_recall, names=None):
         seen.update(views=len(log_probs), shape=log_probs[0].shape, labels=labels, floor=min_recall,
-                    probs=np.exp(log_probs[0]))
+                    probs=np.exp(log_probs[0]), names=names)
         return np.array([0.0, 0.5, -0.25])
 
     monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
     export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, progress=False)
     assert seen["views"] == (2 if metadata["inference"].get("test_time_flip") else 1)
     assert seen["shape"] == (len(ds.val), 3) and seen["floor"] == 0.3
+    assert seen["names"] == ["frown", "open", "smile"]
     assert np.array_equal(seen["labels"], ds.val.labels)
     assert np.abs(seen["probs"] - unbiased).max() < 0.02  # the float network on the page's crops
     metadata = json.loads((model_dir / "metadata.json").read_text())
