@@ -40,6 +40,7 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
         assert page.get_attribute("#camera-video", "playsinline") is not None
         assert page.evaluate("document.getElementById('camera-video').muted")
+        page.wait_for_timeout(1200)  # the frame rate counts the last second: a full one for the picture
         screenshot(page, "webcam")
         page.click("#camera-toggle")
         assert page.is_hidden("#camera")
@@ -67,9 +68,11 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.set_input_files("#file-input", str(path))
         page.wait_for_selector("article.result")
         screenshot(page, "korean")
+        assert "기쁨" in page.inner_text("footer") and "happy" not in page.inner_text("footer")  # class names too
         page.click("#language")
         wait_until(page, "document.documentElement.lang === 'en'")
         assert "Drop photos here" in page.inner_text("#drop-zone")
+        assert "happy, sad" in page.inner_text("footer")
         assert page.query_selector("article.result .timing").inner_text().endswith("on this device")
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
@@ -89,12 +92,26 @@ def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, t
         page.set_input_files("#file-input", str(path))
         card = page.wait_for_selector("article.result")
         assert card.get_attribute("data-faces") == "2"
+        # Numbered as people read the photo: face 1 is the one on the left.
+        lefts = page.evaluate("[...document.querySelectorAll('.face-box')].map((b) => parseFloat(b.style.left))")
+        assert lefts[0] < 25 < 50 < lefts[1]
         page.click(".face-box[data-face='1']")
         assert "focused" in page.get_attribute("section.face[data-face='1']", "class")
         assert "focused" not in page.get_attribute("section.face[data-face='0']", "class")
         # Nothing sticks out sideways on a 360 px screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         screenshot(page, "group-phone")
+
+
+def test_faces_are_numbered_in_reading_order(site, browser):
+    # Two rows of heads, none quite level with its neighbours, given in detection-score order.
+    boxes = [[300, 10, 50, 50], [200, 210, 60, 60], [10, 30, 50, 50], [20, 190, 60, 60], [150, 0, 40, 40]]
+    with ready_page(browser, site) as page:
+        ordered = page.evaluate("""async (boxes) => {
+          const { readingOrder } = await import('./assets/js/faces.js');
+          return readingOrder(boxes.map((box) => ({ box }))).map((face) => face.box);
+        }""", boxes)
+    assert ordered == [[10, 30, 50, 50], [150, 0, 40, 40], [300, 10, 50, 50], [20, 190, 60, 60], [200, 210, 60, 60]]
 
 
 def test_keyboard_opens_the_file_picker(site, browser):

@@ -221,7 +221,7 @@ def _context(metadata, metrics, runtime):
         "footer": {
             "backbone": metadata["architecture"]["backbone"], "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
-            "quantize": metadata["tfjs"]["quantize"], "labels": ", ".join(metadata["labels"]),
+            "quantize": metadata["tfjs"]["quantize"], "labels": metadata["labels"],  # named in the reader's language
             **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
                is not None else "—" for split in ("val", "test")},
         },

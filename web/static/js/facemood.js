@@ -7,7 +7,8 @@
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
 //   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], keypoints, roll, scores, label,
 //                                            detection}], ms}
-//                                            (every face BlazeFace finds; boxes and keypoints in source
+//                                            (every face BlazeFace finds, in reading order: rows from
+//                                            the top, left to right; boxes and keypoints in source
 //                                            pixels: the eyes (the one on the image's left first), nose
 //                                            tip, mouth, ears; roll: degrees the eyes' line leans,
 //                                            clockwise on screen; a face leaning 15 degrees or more is
@@ -27,7 +28,7 @@
 import { startBackend } from './runtime.js';
 import { loadExpressionModel } from './model.js';
 import { centreSquare, greyCrop, toDrawable } from './image.js';
-import { faceCrop, loadFaceDetector, roll } from './faces.js';
+import { faceCrop, loadFaceDetector, readingOrder, roll } from './faces.js';
 
 const MODEL_URL = new URL('../../model/', import.meta.url);
 const DETECTOR_URL = new URL('../../detector/blazeface.json', import.meta.url);
@@ -129,8 +130,8 @@ async function findFaces(src, drawable, range) {
   const isVideo = typeof HTMLVideoElement !== 'undefined' && src instanceof HTMLVideoElement;
   const first = range ?? (isVideo ? 'close' : 'far');
   const found = await (await detectorFor(first)).detect(drawable);
-  if (found.length > 0 || range !== undefined || first === 'close') return found;
-  return (await detectorFor('close')).detect(drawable);
+  if (found.length > 0 || range !== undefined || first === 'close') return readingOrder(found);
+  return readingOrder(await (await detectorFor('close')).detect(drawable));
 }
 
 async function classify(src, { margin, range, level = true } = {}) {

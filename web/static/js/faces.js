@@ -131,6 +131,25 @@ export async function loadFaceDetector(modelUrl) {
   };
 }
 
+// Faces in the order people read a photo: rows from the top, each row left to right. Taken from the
+// top down, a face joins the current row while its centre lies above the row's lowest edge so far,
+// so the heads of one row of people, never quite level, stay together.
+export function readingOrder(faces) {
+  const rows = [];
+  let bottom = -Infinity;
+  for (const face of [...faces].sort((a, b) => a.box[1] - b.box[1])) {
+    const [, y, , h] = face.box;
+    if (y + h / 2 <= bottom) {
+      rows.at(-1).push(face);
+      bottom = Math.max(bottom, y + h);
+    } else {
+      rows.push([face]);
+      bottom = y + h;
+    }
+  }
+  return rows.flatMap((row) => row.sort((a, b) => a.box[0] - b.box[0]));
+}
+
 // How far a face leans to one side: the angle (radians, clockwise on screen) of the line from
 // the eye on the image's left to the other. BlazeFace's first keypoint is the person's right eye,
 // which faces the camera on the image's left.

@@ -41,10 +41,12 @@ export async function switchLanguage() {
   return loadLanguage(next);
 }
 
-// The string for `key` with {placeholders} filled in; the key itself when a string is missing.
+// The string for `key` with {placeholders} filled in; the key itself when a string is missing. A
+// list is a list of class labels, named in the current language.
 export function t(key, params = {}) {
   const text = strings[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+  const shown = (value) => (Array.isArray(value) ? value.map(labelText).join(', ') : String(value));
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? shown(params[name]) : `{${name}}`));
 }
 
 // A class label as people read it in the current language (the model's own label otherwise).
