@@ -243,6 +243,29 @@ def test_dropped_photo_gets_a_prediction_card(site, open_page, tmp_path):
     page.screenshot(path=ARTIFACTS / f"dropped-{site['model_dir'].name}.png", full_page=True)
 
 
+def test_a_photo_dropped_anywhere_on_the_page_is_taken_not_opened(tiny_site, open_page, tmp_path):
+    page, log = open_page(tiny_site["url"])
+    png = tmp_path / "edge.png"
+    Image.fromarray(astronaut()).save(png)
+    data = base64.b64encode(png.read_bytes()).decode()
+    handled = page.evaluate("""async (data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'edge.png', {type: 'image/png'}));
+        const footer = document.querySelector('footer');
+        const send = (type) => footer.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        send('dragenter');
+        const lit = document.getElementById('drop-zone').classList.contains('over');
+        // false: the page cancelled the browser's own handling (opening the file in place of the page)
+        return {lit, over: send('dragover'), drop: send('drop'),
+                unlit: !document.getElementById('drop-zone').classList.contains('over')};
+    }""", data)
+    assert handled == {"lit": True, "over": False, "drop": False, "unlit": True}
+    card = page.wait_for_selector("article.result")
+    assert "edge.png" in card.inner_text()
+    assert log.errors == []
+
+
 def test_picked_file_and_undecodable_file(tiny_site, open_page, tmp_path):
     page, _ = open_page(tiny_site["url"])
     good, bad = tmp_path / "good.png", tmp_path / "notes.png"

@@ -52,13 +52,26 @@ async function wholePhotoAsFace(file, { width, height }) {
   return { faces: [{ box: centreSquare(width, height), scores, label, detection: null }], width, height, ms };
 }
 
-dropZone.addEventListener('dragover', (event) => {
-  event.preventDefault();
+// The whole page takes a dropped file: one let go a little outside the box would otherwise make the
+// browser open it in place of the page. The box lights up while files are dragged over the page
+// (enter and leave fire for every element crossed, hence the count).
+const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes('Files');
+let dragDepth = 0;
+document.addEventListener('dragenter', (event) => {
+  if (!carriesFiles(event)) return;
+  dragDepth += 1;
   dropZone.classList.add('over');
 });
-dropZone.addEventListener('dragleave', () => dropZone.classList.remove('over'));
-dropZone.addEventListener('drop', (event) => {
+document.addEventListener('dragleave', (event) => {
+  if (carriesFiles(event) && --dragDepth <= 0) dropZone.classList.remove('over');
+});
+document.addEventListener('dragover', (event) => {
+  if (carriesFiles(event)) event.preventDefault();
+});
+document.addEventListener('drop', (event) => {
+  if (!carriesFiles(event)) return;
   event.preventDefault();
+  dragDepth = 0;
   dropZone.classList.remove('over');
   handleFiles([...event.dataTransfer.files]);
 });
