@@ -228,3 +228,17 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
                                                         "bytes_gzip", "longest_task", "tensors"}
     table = (tmp_path / "speed.md").read_text()
     assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
+
+
+def test_side_by_side_refuses_a_folder_without_a_model_and_reports_medians(tmp_path, capsys):
+    from bench import side_by_side
+
+    with pytest.raises(SystemExit):
+        side_by_side.parse_args([str(tmp_path), str(tmp_path)])
+    assert "not a model folder" in capsys.readouterr().err
+    models = [{"first_result_ms": [400, 420, 500], "per_photo_ms": [20, 30, 25], "expression_model_ms": [3, 4, 5]},
+              {"first_result_ms": [450, 470, 460], "per_photo_ms": [27, 28, 26], "expression_model_ms": [6, 6, 7]}]
+    table = side_by_side._markdown(["A: old", "B: new"], models, "python -m bench.side_by_side old new", "2026-01-01")
+    assert "| Time to first result, cold (median of interleaved runs) | 420.0 ms | 460.0 ms |" in table
+    assert "| Per photo, one face, warm (median) | 25.0 ms | 27.0 ms |" in table
+    assert "3 cold runs per model" in table

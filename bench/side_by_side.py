@@ -1,0 +1,98 @@
+"""Two models in the page, side by side in one run: what a change of model costs or saves.
+
+Renders the site once per model folder, serves both on 127.0.0.1 with gzip, and drives headless
+Chromium over the same generated photos as `bench.speed`: per photo in a warm page (and the
+expression model alone), then cold runs interleaved A, B, A, B, ... so that the machine's load
+falls on both alike. Writes --out/side_by_side.json (every run) and side_by_side.md (medians).
+
+    python -m bench.side_by_side OLD_MODEL_DIR NEW_MODEL_DIR [--runs 8] [--warm-count 60]
+
+A model from an earlier commit: `git archive COMMIT models/default | tar -x -C /tmp/old`, then
+pass /tmp/old/models/default.
+"""
+import argparse
+import datetime
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.browser import ROOT
+from common.atomic import atomic_write_bytes, atomic_write_json
+from common.errors import FacemoodError
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.side_by_side", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dirs", type=Path, nargs=2, metavar="MODEL_DIR", help="the two model folders")
+    parser.add_argument("--runs", type=int, default=8, help="cold runs per model, interleaved (default 8)")
+    parser.add_argument("--warm-count", type=int, default=60, help="classifications in each warm page (default 60)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for side_by_side.json and .md")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warm_count < 4:
+        parser.error("--runs must be at least 1 and --warm-count at least 4")
+    for model_dir in args.model_dirs:
+        if not (model_dir / "metadata.json").is_file():
+            parser.error(f"{model_dir}: not a model folder (no metadata.json)")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    try:
+        report = run(args, command=" ".join(["python -m bench.side_by_side", *argv]))
+    except FacemoodError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report["markdown"])
+    return 0
+
+
+def run(args, command):
+    from playwright.sync_api import sync_playwright
+
+    from bench import composites, measure, sites
+    from web.render import render_site
+
+    names = [f"{chr(ord('A') + i)}: {d}" for i, d in enumerate(args.model_dirs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for i, model_dir in enumerate(args.model_dirs):
+            render_site(model_dir, tmp / str(i))
+        photos = composites.write_photos(tmp / "photos")
+        warm, cold = [], [[] for _ in args.model_dirs]
+        with sites.served(tmp) as url, sync_playwright() as playwright:
+            pages = [sites.facemood(f"{url}{i}/") for i in range(len(args.model_dirs))]
+            for name, page in zip(names, pages):
+                print(f"[{time.strftime('%H:%M:%S')}] warm page, {name}", file=sys.stderr, flush=True)
+                result = measure.warm_run(playwright, page, photos, count=args.warm_count)
+                warm.append({"per_photo_ms": result["ms"], "expression_model_ms": result["classify_only_ms"]})
+            for n in range(args.runs):
+                print(f"[{time.strftime('%H:%M:%S')}] cold runs {n + 1}/{args.runs}", file=sys.stderr, flush=True)
+                for i, page in enumerate(pages):
+                    cold[i].append(measure.cold_run(playwright, page, photos[n % len(photos)])["first_result_ms"])
+    models = [{"model_dir": str(d), "first_result_ms": c, **w} for d, c, w in zip(args.model_dirs, cold, warm)]
+    report = {"command": command, "date": datetime.date.today().isoformat(), "models": models}
+    report["markdown"] = _markdown(names, models, command, report["date"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "side_by_side.json", report)
+    atomic_write_bytes(args.out / "side_by_side.md", report["markdown"].encode())
+    return report
+
+
+def _markdown(names, models, command, date):
+    median = lambda values: f"{statistics.median(values):.1f} ms"
+    rows = [("Time to first result, cold (median of interleaved runs)", "first_result_ms"),
+            ("Per photo, one face, warm (median)", "per_photo_ms"),
+            ("The expression model alone: crop and classification (median)", "expression_model_ms")]
+    lines = [f"| metric | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
+    lines += [f"| {title} | {' | '.join(median(m[key]) for m in models)} |" for title, key in rows]
+    return "\n".join(lines) + f"\n\n`{command}` on {date}: {len(models[0]['first_result_ms'])} cold runs per model, " \
+        "interleaved; the photos of `bench.speed`.\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
