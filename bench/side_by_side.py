@@ -1,16 +1,18 @@
 """Two models in the page, side by side in one run: what a change of model costs or saves.
 
 Renders the site once per model folder, serves both on 127.0.0.1 with gzip, and drives headless
-Chromium over the same generated photos as `bench.speed`: per photo in a warm page (and the
-expression model alone), then cold runs interleaved A, B, A, B, ... so that the machine's load
-falls on both alike. Writes --out/side_by_side.json (every run) and side_by_side.md (medians).
+Chromium over the same generated photos as `bench.speed`: per photo in warm pages (and the
+expression model alone), then the time to the first result in cold runs. Both are taken in rounds,
+A B then B A, ..., so that a slow spell of this noisy machine falls on both models alike. Writes
+--out/side_by_side.json (every run) and side_by_side.md (medians).
 
-    python -m bench.side_by_side OLD_MODEL_DIR NEW_MODEL_DIR [--runs 8] [--warm-count 60]
+    python -m bench.side_by_side OLD_MODEL_DIR NEW_MODEL_DIR [--runs 10] [--warm-count 30]
 
 A model from an earlier commit: `git archive COMMIT models/default | tar -x -C /tmp/old`, then
 pass /tmp/old/models/default.
 """
 import argparse
+import contextlib
 import datetime
 import statistics
 import sys
@@ -22,13 +24,16 @@ from bench.browser import ROOT
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
+WARM_ROUNDS = 4
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench.side_by_side", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dirs", type=Path, nargs=2, metavar="MODEL_DIR", help="the two model folders")
-    parser.add_argument("--runs", type=int, default=8, help="cold runs per model, interleaved (default 8)")
-    parser.add_argument("--warm-count", type=int, default=60, help="classifications in each warm page (default 60)")
+    parser.add_argument("--runs", type=int, default=10, help="cold runs per model, interleaved (default 10)")
+    parser.add_argument("--warm-count", type=int, default=30,
+                        help=f"classifications in each warm page (default 30; {WARM_ROUNDS} pages per model)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for side_by_side.json and .md")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm_count < 4:
@@ -63,17 +68,22 @@ def run(args, command):
         for i, model_dir in enumerate(args.model_dirs):
             render_site(model_dir, tmp / str(i))
         photos = composites.write_photos(tmp / "photos")
-        warm, cold = [], [[] for _ in args.model_dirs]
-        with sites.served(tmp) as url, sync_playwright() as playwright:
-            pages = [sites.facemood(f"{url}{i}/") for i in range(len(args.model_dirs))]
-            for name, page in zip(names, pages):
-                print(f"[{time.strftime('%H:%M:%S')}] warm page, {name}", file=sys.stderr, flush=True)
-                result = measure.warm_run(playwright, page, photos, count=args.warm_count)
-                warm.append({"per_photo_ms": result["ms"], "expression_model_ms": result["classify_only_ms"]})
+        cold = [[] for _ in args.model_dirs]
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(sites.served(tmp / str(i))) for i in range(len(args.model_dirs))]
+            playwright = stack.enter_context(sync_playwright())
+            pages = [sites.facemood(url) for url in urls]
+            warm = [{"per_photo_ms": [], "expression_model_ms": []} for _ in pages]
+            for n in range(WARM_ROUNDS):
+                print(f"[{time.strftime('%H:%M:%S')}] warm pages {n + 1}/{WARM_ROUNDS}", file=sys.stderr, flush=True)
+                for i in _round_order(n, len(pages)):
+                    result = measure.warm_run(playwright, pages[i], photos, count=args.warm_count)
+                    warm[i]["per_photo_ms"] += result["ms"]
+                    warm[i]["expression_model_ms"] += result["classify_only_ms"]
             for n in range(args.runs):
                 print(f"[{time.strftime('%H:%M:%S')}] cold runs {n + 1}/{args.runs}", file=sys.stderr, flush=True)
-                for i, page in enumerate(pages):
-                    cold[i].append(measure.cold_run(playwright, page, photos[n % len(photos)])["first_result_ms"])
+                for i in _round_order(n, len(pages)):
+                    cold[i].append(measure.cold_run(playwright, pages[i], photos[n % len(photos)])["first_result_ms"])
     models = [{"model_dir": str(d), "first_result_ms": c, **w} for d, c, w in zip(args.model_dirs, cold, warm)]
     report = {"command": command, "date": datetime.date.today().isoformat(), "models": models}
     report["markdown"] = _markdown(names, models, command, report["date"])
@@ -81,6 +91,11 @@ def run(args, command):
     atomic_write_json(args.out / "side_by_side.json", report)
     atomic_write_bytes(args.out / "side_by_side.md", report["markdown"].encode())
     return report
+
+
+def _round_order(n, count):
+    """The models' order in round `n`: A B, then B A, ..."""
+    return range(count) if n % 2 == 0 else range(count - 1, -1, -1)
 
 
 def _markdown(names, models, command, date):
@@ -91,7 +106,7 @@ def _markdown(names, models, command, date):
     lines = [f"| metric | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     lines += [f"| {title} | {' | '.join(median(m[key]) for m in models)} |" for title, key in rows]
     return "\n".join(lines) + f"\n\n`{command}` on {date}: {len(models[0]['first_result_ms'])} cold runs per model, " \
-        "interleaved; the photos of `bench.speed`.\n"
+        f"and {WARM_ROUNDS} warm pages per model, in rounds A B, B A, ...; the photos of `bench.speed`.\n"
 
 
 if __name__ == "__main__":
