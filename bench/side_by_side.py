@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
+from bench.cli import run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
-from common.errors import FacemoodError
 
 WARM_ROUNDS = 4
 
@@ -45,15 +45,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
-    try:
-        report = run(args, command=" ".join(["python -m bench.side_by_side", *argv]))
-    except FacemoodError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report["markdown"])
-    return 0
+    return run_and_print("python -m bench.side_by_side", argv, parse_args, run)
 
 
 def run(args, command):

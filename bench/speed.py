@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
+from bench.cli import run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
@@ -53,15 +54,7 @@ def progress(message):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
-    try:
-        report = run(args, command=" ".join(["python -m bench.speed", *argv]))
-    except FacemoodError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report["markdown"])
-    return 0
+    return run_and_print("python -m bench.speed", argv, parse_args, run)
 
 
 def run(args, command="python -m bench.speed"):

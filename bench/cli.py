@@ -1,0 +1,18 @@
+"""The command-line shape the benchmarks that print a table share."""
+import sys
+
+from common.errors import FacemoodError
+
+
+def run_and_print(prog, argv, parse_args, run):
+    """Parse `argv` (sys.argv[1:] when None), run with the command line recorded in the report and
+    print its Markdown table; a FacemoodError becomes one line on stderr and exit status 1."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    try:
+        report = run(args, command=" ".join([prog, *argv]))
+    except FacemoodError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report["markdown"])
+    return 0
