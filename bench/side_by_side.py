@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.browser import ROOT
 from bench.cli import run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
+from common.errors import FacemoodError
 
 WARM_ROUNDS = 4
 
@@ -75,7 +76,11 @@ def run(args, command):
             for n in range(args.runs):
                 print(f"[{time.strftime('%H:%M:%S')}] cold runs {n + 1}/{args.runs}", file=sys.stderr, flush=True)
                 for i in _round_order(n, len(pages)):
-                    cold[i].append(measure.cold_run(playwright, pages[i], photos[n % len(photos)])["first_result_ms"])
+                    try:
+                        result = measure.cold_run(playwright, pages[i], photos[n % len(photos)])
+                    except (RuntimeError, TimeoutError) as e:  # one line, as bench.speed reports a failed page
+                        raise FacemoodError(f"{names[i]} could not be measured: {e}") from None
+                    cold[i].append(result["first_result_ms"])
     models = [{"model_dir": str(d), "first_result_ms": c, **w} for d, c, w in zip(args.model_dirs, cold, warm)]
     report = {"command": command, "date": datetime.date.today().isoformat(), "models": models}
     report["markdown"] = _markdown(names, models, command, report["date"])
