@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.errors import FacemoodError
-from conftest import run_build
+from conftest import SHIPPED_MODEL, run_build
 from convert.class_bias import STEP, class_recall, fit_class_bias, shifted_probabilities, with_class_bias
 
 
@@ -141,3 +141,20 @@ def test_the_model_card_names_the_shipped_bias(shipped_site):
         assert f"{label} {value:+.2f}" in card
     assert "As shipped (with test-time flipping and the class bias) accuracy" in card
     assert "Float (Keras, one pass, no class bias) accuracy" in card
+
+
+def test_the_model_card_names_its_weakest_classes_from_the_figures(shipped_site):
+    """The card's known limits name the classes with the lowest recall in the shipped model's own
+    report, and the rarest training class with its share, not a sentence fixed for one model."""
+    dist = shipped_site["dist"]
+    metrics = json.loads((SHIPPED_MODEL / "metrics.json").read_text())
+    metadata = json.loads((dist / "model" / "metadata.json").read_text())
+    per_class = metrics["quantized"]["test"]["per_class"]
+    lowest = sorted(per_class, key=lambda label: per_class[label]["recall"])[:2]
+    card = (dist / "model.html").read_text()
+    expected = ", ".join(f"{label} ({per_class[label]['recall'] * 100:.1f} % recall)" for label in lowest)
+    assert f"The classes it recognises least reliably (quantized model, test split): {expected}." in card
+    train_counts = metadata["training"]["data"]["counts"]["train"]
+    rarest = min(train_counts, key=train_counts.get)
+    share = train_counts[rarest] / sum(train_counts.values())
+    assert f"{rarest} has {share * 100:.1f} % of the training images" in card

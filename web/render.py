@@ -198,18 +198,34 @@ def _kind_names(flip, class_bias):
             "quantized": "As shipped" + (f" (with {' and '.join(shipped_does)})" if shipped_does else "")}
 
 
+def weakest_classes(per_class, count=2):
+    """The `count` classes with the lowest recall, lowest first, as (label, recall): what the model
+    card names as recognised least reliably (from the figures, so it holds for any model)."""
+    ranked = sorted(per_class.items(), key=lambda item: item[1]["recall"])
+    return [(label, m["recall"]) for label, m in ranked[:count]]
+
+
+def rarest_class(counts):
+    """(label, share) of the class with the fewest training images."""
+    label = min(counts, key=counts.get)
+    return label, counts[label] / sum(counts.values())
+
+
 def _context(metadata, metrics, runtime):
     flip = bool(metadata.get("inference", {}).get("test_time_flip"))
     summary = metadata.get("metrics", {})
     shipped = summary.get("quantized") or summary.get("float") or {}
     detail_kind = "quantized" if "quantized" in metrics else "float"
     detail_split = "test" if "test" in metrics.get(detail_kind, {}) else "val"
+    per_class = metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class")
     return {
         "arch": metadata["architecture"], "input": metadata["input"], "crop": metadata["crop"],
         "tfjs": metadata["tfjs"], "training": metadata["training"], "data": metadata["training"]["data"],
         "stages": training_stages(metadata["training"]),
         "summary": summary,
-        "per_class": metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class"),
+        "per_class": per_class,
+        "weakest": weakest_classes(per_class) if per_class else [],
+        "rarest": rarest_class(metadata["training"]["data"]["counts"]["train"]),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
         "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias"))),
