@@ -42,12 +42,62 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         assert page.evaluate("document.getElementById('camera-video').muted")
         page.wait_for_timeout(1200)  # the frame rate counts the last second: a full one for the picture
         screenshot(page, "webcam")
+        # The chart of face 1 over time: columns drawn, and nearly all of their area in happy's
+        # colour (the legend gives every class the same small swatch, so it cannot tip this).
+        assert int(page.get_attribute("#camera-timeline", "data-columns")) >= 5
+        pixels = page.evaluate("""async () => {
+            const { colourOf } = await import('./assets/js/ui.js');
+            const labels = facemood.metadata.labels;
+            const palette = labels.map((label) => colourOf(labels, label));
+            const c = document.getElementById('camera-timeline');
+            const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+            const rgb = palette.map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+            const counts = rgb.map(() => 0);
+            for (let i = 0; i < data.length; i += 4) {
+                rgb.forEach(([r, g, b], k) => {
+                    if (Math.abs(data[i] - r) <= 2 && Math.abs(data[i + 1] - g) <= 2 && Math.abs(data[i + 2] - b) <= 2) counts[k] += 1;
+                });
+            }
+            return Object.fromEntries(labels.map((label, k) => [label, counts[k]]));
+        }""")
+        assert pixels.pop("happy") > 5 * max(pixels.values())
         page.click("#camera-toggle")
         assert page.is_hidden("#camera")
         assert page.evaluate("document.getElementById('camera-video').srcObject") is None
         assert log.errors == []
     finally:
         browser.close()
+
+
+def test_expression_timeline_averages_frames_and_leaves_faceless_time_empty(site, browser):
+    """The webcam chart on made-up frames: a second of happy, a second of sad with one slow frame
+    (a short gap, drawn as one run), then a second in which frames have no face (left empty)."""
+    with ready_page(browser, site) as page:
+        columns = page.evaluate("""async () => {
+            const { colourOf } = await import('./assets/js/ui.js');
+            const { ExpressionTimeline } = await import('./assets/js/timeline.js');
+            const labels = facemood.metadata.labels;
+            const canvas = document.createElement('canvas');
+            canvas.style.cssText = 'width: 600px; height: 100px';
+            document.body.append(canvas);
+            const timeline = new ExpressionTimeline(canvas, colourOf, 3);
+            const only = (label) => Object.fromEntries(labels.map((l) => [l, l === label ? 1 : 0]));
+            for (let t = 0; t < 1000; t += 20) timeline.add(t, only('happy'));
+            for (let t = 1000; t < 2000; t += 20) if (t < 1300 || t >= 1500) timeline.add(t, only('sad'));
+            for (let t = 2000; t < 3000; t += 20) timeline.add(t, null);
+            timeline.draw(labels);
+            const ctx = canvas.getContext('2d');
+            const colourAt = (x) => {
+                const [r, g, b] = ctx.getImageData(x, canvas.height / 2, 1, 1).data;
+                const hit = labels.find((l) => colourOf(labels, l) === '#' + [r, g, b].map((v) => v.toString(16).padStart(2, '0')).join(''));
+                return hit ?? 'none';
+            };
+            // Where each tenth of a second of the three sits: the chart is the canvas less the legend.
+            const chartRight = Number(canvas.dataset.chartWidth);
+            const at = (ms) => colourAt(Math.floor(chartRight - ((2990 - ms) / 3000) * chartRight) - 1);
+            return { drawn: Number(canvas.dataset.columns), happy: at(500), slow: at(1400), sad: at(1800), faceless: at(2500) };
+        }""")
+        assert columns == {"drawn": 18, "happy": "happy", "slow": "sad", "sad": "sad", "faceless": "none"}
 
 
 def test_camera_permission_denied_is_explained(site, browser):

@@ -3,7 +3,8 @@ import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { centreSquare } from './image.js';
-import { drawLive, redraw, setStatus, showError, showResult } from './ui.js';
+import { colourOf, drawLive, redraw, setStatus, showError, showResult } from './ui.js';
+import { ExpressionTimeline } from './timeline.js';
 
 const dropZone = document.getElementById('drop-zone');
 const fileInput = document.getElementById('file-input');
@@ -90,11 +91,15 @@ document.addEventListener('paste', (event) => {
   if (files.length) handleFiles(files);
 });
 
+const timeline = new ExpressionTimeline(document.getElementById('camera-timeline'), colourOf);
+
 // Frames per second over the last second of processed frames.
 const frameTimes = [];
 async function classifyFrame(frame) {
   const result = await facemood.classify(frame);
   const now = performance.now();
+  timeline.add(now, result.faces[0]?.scores ?? null);
+  timeline.draw(facemood.metadata.labels);
   frameTimes.push(now);
   while (frameTimes[0] < now - 1000) frameTimes.shift();
   fpsLine.textContent = t('fps', { fps: frameTimes.length });
@@ -111,6 +116,7 @@ cameraButton.addEventListener('click', async () => {
     return;
   }
   await facemood.ready;
+  timeline.clear();
   cameraSection.hidden = false;
   try {
     await startCamera(video, classifyFrame);
