@@ -1,6 +1,9 @@
 """The page as people use it: webcam, languages, focusing a face, phone width; screenshots kept."""
+import csv
+import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,6 +101,42 @@ def test_expression_timeline_averages_frames_and_leaves_faceless_time_empty(site
             return { drawn: Number(canvas.dataset.columns), happy: at(500), slow: at(1400), sad: at(1800), faceless: at(2500) };
         }""")
         assert columns == {"drawn": 18, "happy": "happy", "slow": "sad", "sad": "sad", "faceless": "none"}
+
+
+def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
+    """Two faces, and a photo without one whose name has a comma, quotes and a leading = (which a
+    spreadsheet would run as a formula): the CSV has a row per face as the cards show it and a bare
+    row for the faceless photo, its name kept as text; clearing empties the page."""
+    head = Image.fromarray(astronaut()[:300])
+    group = Image.new("RGB", (1100, 340), (60, 70, 80))
+    group.paste(head, (0, 20))
+    group.paste(head.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (560, 20))
+    group.save(tmp_path / "group.png")
+    blank = tmp_path / '=blank, "grey".png'  # a formula, a comma and quotes: all kept as text
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(blank)
+    with ready_page(browser, site) as page:
+        assert page.is_hidden("#results-actions")
+        page.set_input_files("#file-input", [str(tmp_path / "group.png"), str(blank)])
+        wait_until(page, "document.querySelectorAll('article.result').length === 2")
+        shown = page.evaluate("""() => [...document.querySelectorAll('article.result[data-faces="2"] section.face')]
+            .map((s) => [...s.querySelectorAll('li.bar')].map((b) => [b.dataset.class, Number(b.dataset.probability)]))""")
+        with page.expect_download() as download:
+            page.click("#save-csv")
+        assert download.value.suggested_filename == "facemood-results.csv"
+        rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(), newline="")))
+        labels = json.loads((SHIPPED_MODEL / "metadata.json").read_text())["labels"]
+        assert rows[0] == ["file", "face", "x", "y", "width", "height", "label", *labels]
+        assert [row[:2] for row in rows[1:]] == [["group.png", "1"], ["group.png", "2"], ["'" + blank.name, ""]]
+        assert all(value == "" for value in rows[3][1:])
+        for row, bars in zip(rows[1:3], shown):
+            scores = dict(bars)
+            assert row[6] == max(scores, key=scores.get)
+            assert [float(v) for v in row[7:]] == pytest.approx([scores[label] for label in labels], abs=1e-4)
+        assert int(rows[1][2]) < 550 <= int(rows[2][2])  # reading order: the left face first
+        page.click("#clear-results")
+        assert page.query_selector_all("article.result") == []
+        assert page.is_hidden("#results-actions")
+        assert page.log.errors == []
 
 
 def test_camera_permission_denied_is_explained(site, browser):

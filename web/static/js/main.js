@@ -3,7 +3,8 @@ import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { centreSquare } from './image.js';
-import { colourOf, drawLive, redraw, setStatus, showError, showResult } from './ui.js';
+import { clearResults, colourOf, drawLive, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
+import { resultsCsv } from './export.js';
 import { ExpressionTimeline } from './timeline.js';
 
 const dropZone = document.getElementById('drop-zone');
@@ -106,6 +107,17 @@ async function classifyFrame(frame) {
   fpsLine.dataset.fps = String(frameTimes.length);
   drawLive(overlay, liveList, frame, result, facemood.metadata.labels);
 }
+
+// The results as a file on this device: made in the page, nothing is sent anywhere.
+document.getElementById('save-csv').addEventListener('click', () => {
+  const csv = resultsCsv(shownResults(), facemood.metadata.labels);
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+  link.download = 'facemood-results.csv';
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 40000);  // once the download has surely read it
+});
+document.getElementById('clear-results').addEventListener('click', clearResults);
 
 cameraButton.addEventListener('click', async () => {
   if (cameraOn()) {

@@ -4,6 +4,7 @@ import { labelText, t } from './i18n.js';
 
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
+const resultsActions = document.getElementById('results-actions');
 const shown = [];  // what is on screen, so a language switch can draw it again
 let status = { key: 'loading', params: {}, kind: 'info' };
 
@@ -152,15 +153,30 @@ function draw(entry) {
 // `readWhole` (optional): a function giving the result of reading the whole photo as one face,
 // offered when no face was found.
 export function showResult(name, imageUrl, result, labels, readWhole = null) {
-  const entry = { name, imageUrl, result, labels, readWhole };
-  shown.push(entry);
-  resultsEl.prepend(draw(entry));
+  show({ name, imageUrl, result, labels, readWhole });
 }
 
 export function showError(name, error) {
-  const entry = { name, code: error.code, params: error.params, message: error.message };
+  show({ name, code: error.code, params: error.params, message: error.message });
+}
+
+function show(entry) {
   shown.push(entry);
   resultsEl.prepend(draw(entry));
+  resultsActions.hidden = false;
+}
+
+// The photos classified so far, first given first: [{name, result}] (photos that failed are left out).
+export function shownResults() {
+  return shown.filter((entry) => entry.result).map(({ name, result }) => ({ name, result }));
+}
+
+// Every card gone, and the photos' memory given back.
+export function clearResults() {
+  for (const { imageUrl } of shown) if (imageUrl) URL.revokeObjectURL(imageUrl);
+  shown.length = 0;
+  resultsEl.replaceChildren();
+  resultsActions.hidden = true;
 }
 
 // Draw everything again in the current language.

@@ -1,0 +1,25 @@
+// The results on the page as a CSV table: one row per face, boxes in the photo's own pixels, the
+// label and every class probability; a photo without a face gets one row with only its name, so
+// none goes missing from the table. Class names are the model's, not translated: a table is for
+// other programs.
+
+// A text cell a spreadsheet would run as a formula (=, +, -, @, tab, return: a file can be named
+// so) is kept as text; numbers, negative ones included, stay numbers.
+function cell(value) {
+  let text = String(value ?? '');
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+// `entries`: [{name, result: {faces}}] in the order the photos were given.
+export function resultsCsv(entries, labels) {
+  const rows = [['file', 'face', 'x', 'y', 'width', 'height', 'label', ...labels]];
+  for (const { name, result } of entries) {
+    if (result.faces.length === 0) rows.push([name, '', '', '', '', '', '', ...labels.map(() => '')]);
+    result.faces.forEach((face, i) => {
+      rows.push([name, i + 1, ...face.box.map(Math.round), face.label,
+        ...labels.map((label) => face.scores[label].toFixed(4))]);
+    });
+  }
+  return rows.map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
+}
