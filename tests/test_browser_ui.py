@@ -22,6 +22,16 @@ def site(shipped_site):
     return shipped_site["url"]
 
 
+def write_group_photo(path):
+    """Two faces side by side, the right one mirrored: faces at x 0-300 and 560-860."""
+    head = Image.fromarray(astronaut()[:300])
+    group = Image.new("RGB", (1100, 340), (60, 70, 80))
+    group.paste(head, (0, 20))
+    group.paste(head.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (560, 20))
+    group.save(path)
+    return path
+
+
 def screenshot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
@@ -107,16 +117,12 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
     """Two faces, and a photo without one whose name has a comma, quotes and a leading = (which a
     spreadsheet would run as a formula): the CSV has a row per face as the cards show it and a bare
     row for the faceless photo, its name kept as text; clearing empties the page."""
-    head = Image.fromarray(astronaut()[:300])
-    group = Image.new("RGB", (1100, 340), (60, 70, 80))
-    group.paste(head, (0, 20))
-    group.paste(head.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (560, 20))
-    group.save(tmp_path / "group.png")
+    group = write_group_photo(tmp_path / "group.png")
     blank = tmp_path / '=blank, "grey".png'  # a formula, a comma and quotes: all kept as text
     Image.new("RGB", (300, 200), (128, 128, 128)).save(blank)
     with ready_page(browser, site) as page:
         assert page.is_hidden("#results-actions")
-        page.set_input_files("#file-input", [str(tmp_path / "group.png"), str(blank)])
+        page.set_input_files("#file-input", [str(group), str(blank)])
         wait_until(page, "document.querySelectorAll('article.result').length === 2")
         shown = page.evaluate("""() => [...document.querySelectorAll('article.result[data-faces="2"] section.face')]
             .map((s) => [...s.querySelectorAll('li.bar')].map((b) => [b.dataset.class, Number(b.dataset.probability)]))""")
@@ -172,12 +178,7 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
 def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, tmp_path):
     with ready_page(browser, site, viewport={"width": 360, "height": 740}, device_scale_factor=2) as page:
         screenshot(page, "empty-phone")
-        head = Image.fromarray(astronaut()[:300])
-        group = Image.new("RGB", (1100, 340), (60, 70, 80))
-        group.paste(head, (0, 20))
-        group.paste(head.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (560, 20))
-        path = tmp_path / "group.png"
-        group.save(path)
+        path = write_group_photo(tmp_path / "group.png")
         page.set_input_files("#file-input", str(path))
         card = page.wait_for_selector("article.result")
         assert card.get_attribute("data-faces") == "2"
