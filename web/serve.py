@@ -11,6 +11,7 @@ import gzip
 import http.server
 import io
 import os
+import sys
 import threading
 import urllib.parse
 from email.utils import formatdate, parsedate_to_datetime
@@ -103,6 +104,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return os.path.getsize(path) >= MIN_GZIP_BYTES
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A browser that drops a connection mid-response (a reload, a closed tab) is not an error
+        # of the server's; anything else is still reported with its traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def start_server(directory, port=0, verbose=False, isolate=False):
     """Serve `directory` on 127.0.0.1:`port` in a background thread. Returns (server, base_url).
 
@@ -112,7 +122,7 @@ def start_server(directory, port=0, verbose=False, isolate=False):
         raise FacemoodError(f"{directory}: no built site here; run `build.py site` first")
     handler = functools.partial(_Handler, directory=str(directory))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = _Server(("127.0.0.1", port), handler)
     except OSError as e:
         raise FacemoodError(f"cannot listen on 127.0.0.1:{port} ({e.strerror})") from None
     server.verbose = verbose
