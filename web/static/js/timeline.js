@@ -66,14 +66,13 @@ export class ExpressionTimeline {
     ctx.fillRect(0, 0, Math.round(chartWidth), height);
     const newest = this.steps.length ? this.steps[this.steps.length - 1].slot : 0;
     let drawn = 0;
-    let previous = null;
-    for (const step of this.steps) {
-      const after = previous;
-      previous = step;
-      if (step.count === 0) continue;
+    this.steps.forEach((step, i) => {
+      if (step.count === 0) return;
       // A tenth of a second in which no frame finished (a slow frame) is not a tenth without a
       // face: a short gap after a column with a face is filled by the next one.
-      const from = after && after.count > 0 && step.slot - after.slot <= BRIDGE_STEPS ? after.slot + 1 : step.slot;
+      const previous = this.steps[i - 1];
+      const bridged = previous && previous.count > 0 && step.slot - previous.slot <= BRIDGE_STEPS;
+      const from = bridged ? previous.slot + 1 : step.slot;
       // Whole-pixel edges: fractional ones leave faint seams between columns and bands.
       const right = Math.round(chartWidth - (newest - step.slot) * columnWidth);
       const left = Math.round(chartWidth - (newest - from + 1) * columnWidth);
@@ -86,7 +85,7 @@ export class ExpressionTimeline {
         ctx.fillRect(left, top, right - left, Math.round(cumulative * height) - top);
       }
       drawn += 1;
-    }
+    });
     canvas.dataset.columns = String(drawn);
     canvas.dataset.chartWidth = String(Math.round(chartWidth));
   }
