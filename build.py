@@ -66,6 +66,7 @@ def run_convert(args):
                        crop_margin=getattr(args, "new_crop_margin", None),
                        test_time_flip=_on_off(getattr(args, "test_time_flip", None)),
                        standardize=_on_off(getattr(args, "standardize", None)),
+                       smoothing=getattr(args, "smoothing", None),
                        min_recall=getattr(args, "min_recall", None))
     _summary("converted", metadata, args.model_dir / "tfjs", started)
 
@@ -171,6 +172,10 @@ def _parser():
                            help="make the page bring a face crop whose grey level or contrast lies outside "
                                 "the training faces' usual range into it before classifying it (for dim or "
                                 "washed-out photos; bench/exposure.py measures it); default: keep (new models: on)")
+    convert_p.add_argument("--smoothing", type=float, default=None, metavar="WEIGHT",
+                           help="make the page soften each face crop with the 3x3 kernel (w, 1-2w, w) along both "
+                                "axes before classifying it, as the network's resampled training faces were "
+                                "(e.g. 0.1; pick it on the validation split); 0 removes it; default: keep")
     convert_p.add_argument("--min-recall", type=float, default=None, metavar="FRACTION",
                            help="fit a per-class bias on the logits, on the validation split of --data, so that "
                                 "every class reaches this recall there (e.g. 0.4: fear is otherwise seldom "

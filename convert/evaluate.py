@@ -38,7 +38,8 @@ def evaluate(model_dir, data, progress=True):
     bias = recorded_bias(metadata)
     report = {"model": metadata["architecture"], "test_time_flip": flipping,
               "class_bias": metadata.get("inference", {}).get("class_bias"),
-              "standardize": metadata.get("inference", {}).get("standardize"), "data": metadata["training"]["data"]["name"],
+              "standardize": metadata.get("inference", {}).get("standardize"),
+              "smoothing": metadata.get("inference", {}).get("smoothing"), "data": metadata["training"]["data"]["name"],
               "weight_bytes": metadata["tfjs"]["weight_bytes"], "quantize": metadata["tfjs"]["quantize"],
               "splits": {}}
     for split in ("val", "test"):
@@ -109,6 +110,10 @@ def _markdown(report, labels):
         lines += ["", f"Before that, as in the page, a crop whose mean grey level lies outside {target['mean'][0]:.0f}-"
                       f"{target['mean'][1]:.0f} or whose standard deviation lies outside {target['std'][0]:.0f}-"
                       f"{target['std'][1]:.0f} (the middle 80 % of the training faces') is brought to the nearest edge."]
+    if report.get("smoothing"):
+        w = report["smoothing"]
+        lines += ["", f"Each crop is also smoothed with the kernel ({w:g}, {1 - 2 * w:g}, {w:g}) along both axes, as the "
+                      f"page does: the network learned from resampled, slightly soft training faces."]
     shift = report.get("class_bias")
     if shift:
         raised = ", ".join(f"{label} {value:+.2f}" for label, value in shift["bias"].items() if value)

@@ -31,7 +31,7 @@ TFJS_DIR = "tfjs"
 
 
 def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None,
-            standardize=None, min_recall=None):
+            standardize=None, smoothing=None, min_recall=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
@@ -40,7 +40,9 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     those of its mirror image; the quantized metrics are then measured that way too. `standardize`
     (True/False; None keeps the recorded choice) tells the page to bring a crop whose grey level or
     contrast is unusual into the training faces' range first (convert/graph_model.page_input);
-    turning it on for a model that does not record that range needs `data`. `min_recall` (0-1;
+    turning it on for a model that does not record that range needs `data`. `smoothing` (a weight
+    in 0-1/3; None keeps the recorded choice, 0 removes it) tells the page to soften each crop with
+    the kernel (w, 1 - 2w, w) along both axes first (page_input says why). `min_recall` (0-1;
     None keeps the recorded choice, 0 removes it) fits a per-class logit bias on the validation
     split of `data` so that every class reaches that recall as the page scores faces
     (convert/class_bias.py), and folds it into the shipped network.
@@ -61,6 +63,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     dataset = load_evaluation_data(data, metadata, progress)
     if standardize is not None:
         _set_standardize(metadata, standardize, dataset)
+    if smoothing is not None:
+        _set_smoothing(metadata, smoothing)
     if min_recall is not None:
         _set_class_bias(model, metadata, min_recall, dataset, progress)
     shipped_network(model, metadata)
@@ -114,6 +118,16 @@ def _set_standardize(metadata, on, dataset):
             raise FacemoodError("--standardize on needs --data: this model does not record its training "
                                 "faces' grey statistics")
         inference["standardize"] = dataset.grey_statistics()
+
+
+def _set_smoothing(metadata, weight):
+    if not 0 <= weight <= 1 / 3:
+        raise FacemoodError(f"--smoothing must lie in 0-0.33 (the weight of each neighbour), not {weight}")
+    inference = metadata.setdefault("inference", {})
+    if weight == 0:
+        inference.pop("smoothing", None)
+    else:
+        inference["smoothing"] = weight
 
 
 def _set_class_bias(model, metadata, min_recall, dataset, progress):

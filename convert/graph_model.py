@@ -152,20 +152,45 @@ def _tensor_node(name):
 
 
 def page_input(batch, metadata):
-    """(n, size, size, 1) grey crops as the page feeds them to the network. When the model asks for
-    it (metadata.json: inference.standardize), a crop whose mean grey level or contrast (standard
-    deviation) lies outside the middle 80 % of the training faces' is shifted and scaled to the
-    nearest edge of that range, then clipped to 0-255: a dim, washed-out or over-exposed photo
-    reaches the network looking like the training faces, and a usual one is left as it is."""
+    """(n, size, size, 1) grey crops as the page feeds them to the network: standardized, then
+    smoothed, each only when the model asks for it.
+
+    Standardizing (metadata.json: inference.standardize): a crop whose mean grey level or contrast
+    (standard deviation) lies outside the middle 80 % of the training faces' is shifted and scaled
+    to the nearest edge of that range, then clipped to 0-255: a dim, washed-out or over-exposed
+    photo reaches the network looking like the training faces, and a usual one is left as it is.
+
+    Smoothing (inference.smoothing, a weight w): every pixel becomes the mean of its 3x3
+    neighbourhood weighted by (w, 1 - 2w, w) along each axis, edge pixels repeated outwards. The
+    network learned from augmented faces, which were all resampled (rotated, zoomed, shifted) and
+    so slightly softened; a sharp crop straight from a photo is not what it saw.
+    """
     batch = np.asarray(batch, np.float32)
-    target = metadata.get("inference", {}).get("standardize")
-    if not target:
-        return batch
+    inference = metadata.get("inference", {})
+    if inference.get("standardize"):
+        batch = _standardized(batch, inference["standardize"])
+    if inference.get("smoothing"):
+        batch = smoothed(batch, inference["smoothing"])
+    return batch
+
+
+def _standardized(batch, target):
     flat = batch.reshape(len(batch), -1).astype(np.float64)
     mean = flat.mean(axis=1, keepdims=True)
     std = np.maximum(flat.std(axis=1, keepdims=True), target["min_std"])  # a flat crop is not stretched
     out = (flat - mean) * (np.clip(std, *target["std"]) / std) + np.clip(mean, *target["mean"])
     return np.clip(out, 0, 255).reshape(batch.shape).astype(np.float32)
+
+
+def smoothed(batch, weight):
+    """(n, h, w, c) images filtered with the separable kernel (weight, 1 - 2 weight, weight)."""
+    out = np.asarray(batch, np.float64)
+    for axis in (1, 2):
+        padded = np.concatenate([np.take(out, [0], axis), out, np.take(out, [-1], axis)], axis)
+        n = out.shape[axis]
+        before, here, after = (np.take(padded, range(i, i + n), axis) for i in range(3))
+        out = weight * (before + after) + (1 - 2 * weight) * here
+    return out.astype(np.float32)
 
 
 def page_probabilities(graph, batch, metadata):

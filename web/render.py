@@ -231,6 +231,7 @@ def _context(metadata, metrics, runtime):
         "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias"))),
         "flip": flip,
         "standardize": metadata.get("inference", {}).get("standardize"),
+        "smoothing": metadata.get("inference", {}).get("smoothing"),
         "class_bias": metadata.get("inference", {}).get("class_bias"),
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),

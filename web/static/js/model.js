@@ -34,9 +34,34 @@ export async function loadExpressionModel(baseUrl) {
     return crop.map((v) => Math.min(255, Math.max(0, (v - mean) * gain + centre)));
   }
 
+  // With inference.smoothing (a weight w), each crop is then softened with the kernel (w, 1 - 2w, w)
+  // along both axes, edge pixels repeated: the network learned from resampled, slightly soft faces.
+  const smoothing = metadata.inference?.smoothing ?? 0;
+
+  function smoothed(crop) {
+    const centre = 1 - 2 * smoothing;
+    const rows = new Float32Array(crop.length);
+    for (let y = 0; y < size; y++) {
+      const row = y * size;
+      for (let x = 0; x < size; x++) {
+        const left = crop[row + Math.max(x - 1, 0)], right = crop[row + Math.min(x + 1, size - 1)];
+        rows[row + x] = smoothing * (left + right) + centre * crop[row + x];
+      }
+    }
+    const out = new Float32Array(crop.length);
+    for (let y = 0; y < size; y++) {
+      const up = Math.max(y - 1, 0) * size, down = Math.min(y + 1, size - 1) * size;
+      for (let x = 0; x < size; x++) {
+        out[y * size + x] = smoothing * (rows[up + x] + rows[down + x]) + centre * rows[y * size + x];
+      }
+    }
+    return out;
+  }
+
   async function predict(crops) {
     if (crops.length === 0) return [];
     if (target) crops = crops.map(standardized);
+    if (smoothing) crops = crops.map(smoothed);
     const inputs = flip ? [...crops, ...crops.map(mirrored)] : crops;
     const batch = new Float32Array(inputs.length * size * size);
     inputs.forEach((crop, i) => batch.set(crop, i * size * size));

@@ -1,0 +1,100 @@
+"""Crops softened before the network sees them (metadata.json inference.smoothing): the same
+filter in Python (convert/graph_model.page_input, which every accuracy figure goes through) and in
+the page (model.js)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SHIPPED_MODEL, run_build
+from convert.graph_model import GraphModel, page_input, page_probabilities, smoothed
+from test_browser import PARITY_TOLERANCE, png_data_url, probe_images
+
+
+def test_a_point_spreads_as_the_kernel_and_a_flat_crop_stays_flat():
+    w = 0.2
+    point = np.zeros((1, 9, 9, 1), np.float32)
+    point[0, 4, 4, 0] = 100
+    kernel = np.array([w, 1 - 2 * w, w])
+    expected = np.zeros((9, 9))
+    expected[3:6, 3:6] = 100 * np.outer(kernel, kernel)
+    np.testing.assert_allclose(smoothed(point, w)[0, ..., 0], expected, atol=1e-4)
+    flat = np.full((2, 48, 48, 1), 77, np.float32)
+    np.testing.assert_allclose(smoothed(flat, w), flat, atol=1e-4)
+
+
+def test_edges_repeat_outwards_so_a_border_keeps_its_level():
+    """A bright first column stays as bright as its neighbours let it (zero padding would darken it)."""
+    image = np.zeros((1, 6, 6, 1), np.float32)
+    image[0, :, 0, 0] = 90
+    out = smoothed(image, 0.25)[0, ..., 0]
+    np.testing.assert_allclose(out[:, 0], 90 * 0.75, atol=1e-4)  # (w + 1 - 2w) of itself, w of column 1
+    np.testing.assert_allclose(out[:, 1], 90 * 0.25, atol=1e-4)
+    np.testing.assert_allclose(out[:, 2:], 0, atol=1e-4)
+
+
+def test_page_input_standardizes_then_smooths_and_only_when_asked():
+    rng = np.random.default_rng(3)
+    crops = rng.uniform(20, 60, (2, 48, 48, 1)).astype(np.float32)  # dim: standardizing lifts it
+    standardize = {"mean": [100.0, 150.0], "std": [40.0, 60.0], "min_std": 1.0}
+    both = page_input(crops, {"inference": {"standardize": standardize, "smoothing": 0.15}})
+    only_standardized = page_input(crops, {"inference": {"standardize": standardize}})
+    np.testing.assert_allclose(both, smoothed(only_standardized, 0.15), atol=1e-3)
+    assert np.array_equal(page_input(crops, {"inference": {"smoothing": 0}}), crops)
+    assert np.array_equal(page_input(crops, {}), crops)
+
+
+def test_convert_records_refuses_and_removes_it(tiny_build, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    before = (model_dir / "metadata.json").read_bytes()
+    result = run_build("convert", "--model-dir", model_dir, "--smoothing", "0.5", "--quiet", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --smoothing must lie in 0-0.33 (the weight of each neighbour), not 0.5")
+    assert (model_dir / "metadata.json").read_bytes() == before  # nothing half-written
+    run_build("convert", "--model-dir", model_dir, "--smoothing", "0.2", "--quiet")
+    assert json.loads((model_dir / "metadata.json").read_text())["inference"]["smoothing"] == 0.2
+    run_build("convert", "--model-dir", model_dir, "--smoothing", "0", "--quiet")
+    assert "smoothing" not in json.loads((model_dir / "metadata.json").read_text())["inference"]
+
+
+@pytest.fixture(scope="module")
+def smoothing_site(tmp_path_factory):
+    """The shipped network told to smooth with another weight (a page-side setting: only
+    metadata.json changes), its site rendered and served. The tiny test model would not do: its
+    scores hardly depend on its input."""
+    from web.render import render_site
+    from web.serve import start_server
+
+    root = tmp_path_factory.mktemp("smoothing")
+    model_dir = root / "model"
+    shutil.copytree(SHIPPED_MODEL, model_dir, ignore=shutil.ignore_patterns("report"))
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["inference"]["smoothing"] = 0.25
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    dist = render_site(model_dir, root / "dist")
+    server, url = start_server(dist)
+    yield {"url": url, "model_dir": model_dir}
+    server.shutdown()
+
+
+def test_the_page_smooths_as_python_does(smoothing_site, open_page):
+    metadata = json.loads((smoothing_site["model_dir"] / "metadata.json").read_text())
+    assert metadata["inference"]["smoothing"] == 0.25
+    size = metadata["input"]["size"]
+    images = np.stack(probe_images(size))[..., None]
+    graph = GraphModel(smoothing_site["model_dir"] / "tfjs")
+    expected = page_probabilities(graph, images, metadata)
+    unsmoothed = page_probabilities(graph, images, {**metadata, "inference": {
+        k: v for k, v in metadata["inference"].items() if k != "smoothing"}})
+    # The probes include noise, which smoothing changes most: a page that skipped it would show.
+    assert np.abs(expected - unsmoothed).max() > 100 * PARITY_TOLERANCE
+    page, log = open_page(smoothing_site["url"])
+    results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
+                            [png_data_url(im[..., 0]) for im in images])
+    browser = np.array([[r["scores"][label] for label in metadata["labels"]] for r in results])
+    difference = np.abs(browser - expected).max()
+    assert difference < PARITY_TOLERANCE, f"max |browser - python| = {difference:.2e}"
+    assert log.errors == []
