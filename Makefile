@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench compare
+.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -80,6 +80,10 @@ bench-tilt: setup-ml chromium  ## measure what levelling tilted faces earns (DAT
 bench-exposure: setup-ml  ## measure what dim or washed-out photos cost and what standardizing crops earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-exposure DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) -m bench.exposure --data $(DATA) --model-dir $(MODEL)
+
+bench-smoothing: setup-ml  ## measure how much softening each crop before classifying it earns (DATA=fer2013.csv.gz)
+	@test -n "$(DATA)" || { echo "error: give the data set: make bench-smoothing DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) -m bench.smoothing --data $(DATA) --model-dir $(MODEL)
 
 bench: setup-ml chromium  ## speed against face-api, side by side: bench/results/speed.{json,md} (ARGS=--runs N ...)
 	$(PY) -m bench.speed --model-dir $(MODEL) $(ARGS)

@@ -3,11 +3,14 @@ filter in Python (convert/graph_model.page_input, which every accuracy figure go
 the page (model.js)."""
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import SHIPPED_MODEL, run_build
+from conftest import ROOT, SHIPPED_MODEL, run_build
+from convert.export import load_evaluation_data
 from convert.graph_model import GraphModel, page_input, page_probabilities, smoothed
 from test_browser import PARITY_TOLERANCE, png_data_url, probe_images
 
@@ -98,3 +101,25 @@ def test_the_page_smooths_as_python_does(smoothing_site, open_page):
     difference = np.abs(browser - expected).max()
     assert difference < PARITY_TOLERANCE, f"max |browser - python| = {difference:.2e}"
     assert log.errors == []
+
+
+def test_the_smoothing_benchmark_measures_the_page_on_the_validation_split(tiny_build, tmp_path):
+    command = [sys.executable, "-m", "bench.smoothing", "--data", str(tiny_build["data"]),
+               "--model-dir", str(tiny_build["model_dir"]), "--out", str(tmp_path)]
+    result = subprocess.run(command + ["--weights", "0", "0.2"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "smoothing.json").read_text())
+    assert set(report["accuracy"]) == {"0.0", "0.2"}
+    metadata = json.loads((tiny_build["model_dir"] / "metadata.json").read_text())
+    val = load_evaluation_data(tiny_build["data"], metadata, progress=False).val
+    graph = GraphModel(tiny_build["model_dir"] / "tfjs")
+    sharp = {**metadata, "inference": {**metadata.get("inference", {}), "smoothing": 0}}
+    expected = page_probabilities(graph, val.images[..., None], {**sharp, "inference": {
+        **sharp["inference"], "test_time_flip": True}})
+    assert report["accuracy"]["0.0"]["flipped"] == round(float((expected.argmax(1) == val.labels).mean()), 4)
+    assert "| weight w | accuracy, one pass | accuracy with test-time flipping |" in (tmp_path / "smoothing.md").read_text()
+    written = (tmp_path / "smoothing.json").read_bytes()
+    refused = subprocess.run(command + ["--weights", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "every --weights value must lie in 0-0.33" in refused.stderr
+    assert (tmp_path / "smoothing.json").read_bytes() == written  # a refused run writes nothing
