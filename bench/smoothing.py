@@ -76,11 +76,14 @@ def main(argv=None):
 
 
 def _markdown(r):
-    best = {kind: max(r["accuracy"], key=lambda w: r["accuracy"][w][kind]) for kind in ("one_pass", "flipped")}
-    rows = "\n".join(
-        f"| {w} | {'**' if w == best['one_pass'] else ''}{a['one_pass']:.2%}{'**' if w == best['one_pass'] else ''} | "
-        f"{'**' if w == best['flipped'] else ''}{a['flipped']:.2%}{'**' if w == best['flipped'] else ''} |"
-        for w, a in r["accuracy"].items())
+    kinds = ("one_pass", "flipped")
+    best = {kind: max(r["accuracy"], key=lambda w: r["accuracy"][w][kind]) for kind in kinds}
+
+    def cell(weight, kind):
+        text = f"{r['accuracy'][weight][kind]:.2%}"
+        return f"**{text}**" if weight == best[kind] else text
+
+    rows = "\n".join(f"| {w} | {cell(w, 'one_pass')} | {cell(w, 'flipped')} |" for w in r["accuracy"])
     return (f"# Smoothing each crop before classifying it\n\n`{r['command']}`\n\n"
             f"{r['faces']} PublicTest faces, the shipped TF.js graph as the page runs it (standardizing and the "
             f"class bias included), each crop smoothed with the kernel (w, 1 - 2w, w) along both axes. The shipped "
