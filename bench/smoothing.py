@@ -21,7 +21,7 @@ from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
-from convert.graph_model import GraphModel, page_input
+from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input
 
 WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 RESULTS = ROOT / "bench" / "results"
@@ -50,7 +50,7 @@ def main(argv=None):
                         help="smoothing weights to measure, each in 0-0.33 (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for smoothing.json and .md")
     args = parser.parse_args(argv)
-    if any(not 0 <= w <= 1 / 3 for w in args.weights):
+    if any(not 0 <= w <= MAX_SMOOTHING for w in args.weights):
         parser.error("every --weights value must lie in 0-0.33")
 
     metadata = load_metadata(args.model_dir)

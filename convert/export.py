@@ -20,7 +20,7 @@ import numpy as np
 from common.atomic import atomic_dir, atomic_write_json, read_json
 from common.errors import FacemoodError
 from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
-from convert.graph_model import GraphModel, page_input, page_probabilities
+from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
 from convert.grey_stem import with_grey_stem
 from train.keras_env import tf
 from train.metrics import classification_report
@@ -121,7 +121,7 @@ def _set_standardize(metadata, on, dataset):
 
 
 def _set_smoothing(metadata, weight):
-    if not 0 <= weight <= 1 / 3:
+    if not 0 <= weight <= MAX_SMOOTHING:
         raise FacemoodError(f"--smoothing must lie in 0-0.33 (the weight of each neighbour), not {weight}")
     inference = metadata.setdefault("inference", {})
     if weight == 0:

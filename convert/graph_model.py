@@ -182,6 +182,10 @@ def _standardized(batch, target):
     return np.clip(out, 0, 255).reshape(batch.shape).astype(np.float32)
 
 
+# Above 1/3 a neighbour would weigh more than the pixel itself.
+MAX_SMOOTHING = 1 / 3
+
+
 def smoothed(batch, weight):
     """(n, h, w, c) images filtered with the separable kernel (weight, 1 - 2 weight, weight)."""
     out = np.asarray(batch, np.float64)

@@ -114,9 +114,8 @@ def test_the_smoothing_benchmark_measures_the_page_on_the_validation_split(tiny_
     metadata = json.loads((tiny_build["model_dir"] / "metadata.json").read_text())
     val = load_evaluation_data(tiny_build["data"], metadata, progress=False).val
     graph = GraphModel(tiny_build["model_dir"] / "tfjs")
-    sharp = {**metadata, "inference": {**metadata.get("inference", {}), "smoothing": 0}}
-    expected = page_probabilities(graph, val.images[..., None], {**sharp, "inference": {
-        **sharp["inference"], "test_time_flip": True}})
+    sharp_flipped = {**metadata, "inference": {**metadata.get("inference", {}), "smoothing": 0, "test_time_flip": True}}
+    expected = page_probabilities(graph, val.images[..., None], sharp_flipped)
     assert report["accuracy"]["0.0"]["flipped"] == round(float((expected.argmax(1) == val.labels).mean()), 4)
     assert "| weight w | accuracy, one pass | accuracy with test-time flipping |" in (tmp_path / "smoothing.md").read_text()
     written = (tmp_path / "smoothing.json").read_bytes()
