@@ -358,6 +358,55 @@ def test_a_levelled_crop_is_the_tilted_box_turned_upright(tiny_site, open_page):
     assert as_it_lies[17:23].max() > 200  # the tilted bar leaves the middle rows at the sides
 
 
+def test_a_crop_reaching_past_the_image_shows_it_mirrored_about_the_edge(tiny_site, open_page):
+    """image.js' greyCrop on a drawn picture whose grey rises to the right and downwards: a box
+    hanging half past the top-left corner comes out mirrored about both edges, as training's
+    augmentation filled what it uncovered, not white; the part inside is the picture itself."""
+    page, _ = open_page(tiny_site["url"])
+    crop = np.asarray(page.evaluate("""async () => {
+      const { greyCrop } = await import('./assets/js/image.js');
+      const canvas = new OffscreenCanvas(100, 100);
+      const ctx = canvas.getContext('2d');
+      for (let y = 0; y < 100; y++) {
+        for (let x = 0; x < 100; x++) {
+          const v = Math.round(x + 1.5 * y);
+          ctx.fillStyle = `rgb(${v},${v},${v})`;
+          ctx.fillRect(x, y, 1, 1);
+        }
+      }
+      const grey = greyCrop({ image: canvas, width: 100, height: 100 }, [-50, -50, 100, 100], 40, [0.299, 0.587, 0.114]);
+      return Array.from({ length: 40 }, (_, y) => Array.from(grey.subarray(y * 40, y * 40 + 40)));
+    }"""))
+    inside = crop[20:, 20:]  # the picture's top-left 50x50 pixels, 2.5 to a crop pixel
+    expected = np.add.outer(1.5 * (np.arange(20) * 2.5 + 1.25), np.arange(20) * 2.5 + 1.25)
+    assert np.abs(inside - expected).max() < 3
+    assert np.abs(crop[:20, 20:] - inside[::-1]).max() < 3      # above the top edge
+    assert np.abs(crop[20:, :20] - inside[:, ::-1]).max() < 3   # left of the left edge
+    assert np.abs(crop[:20, :20] - inside[::-1, ::-1]).max() < 3  # the corner, both ways
+    assert crop.max() < 130  # no white (255): the picture's grey there is 122 at most
+
+
+def test_a_face_that_fills_the_photo_is_found_with_a_border_around_it(tiny_site, open_page):
+    """The portrait's face cut inside its own box (a photo cropped to the face): neither detector
+    finds it as it is; the page's third look, the close-range detector with a border around the
+    photo, does, and its box (in the photo's pixels) reaches past the photo's edges."""
+    page, log = open_page(tiny_site["url"])
+    portrait = astronaut()
+    x, y, w, h = page.evaluate("u => facemood.classify(u)", png_data_url(portrait))["faces"][0]["box"]
+    side = 0.8 * max(w, h)
+    left, top = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+    cut = np.asarray(Image.fromarray(portrait).crop((left, top, left + round(side), top + round(side))).resize((192, 192)))
+    url = png_data_url(cut)
+    assert page.evaluate("u => facemood.classify(u, {range: 'far'})", url)["faces"] == []
+    assert page.evaluate("u => facemood.classify(u, {range: 'close'})", url)["faces"] == []
+    faces = page.evaluate("u => facemood.classify(u)", url)["faces"]
+    assert len(faces) == 1
+    bx, by, bw, bh = faces[0]["box"]
+    assert bx < 0 and by < 0 and bx + bw > 192 and by + bh > 192
+    assert abs(bx + bw / 2 - 96) < 25 and abs(by + bh / 2 - 96) < 25
+    assert log.errors == []
+
+
 def test_a_photo_the_far_detector_misses_goes_to_the_close_range_one(tiny_site, open_page, tmp_path):
     """A site whose far-range detector never fires (its two score heads' biases set to -100): the
     portrait is still found, by the close-range detector, unless the caller asked for 'far'."""

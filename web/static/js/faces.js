@@ -62,9 +62,13 @@ export async function loadFaceDetector(modelUrl) {
   }
 
   // Faces in `drawable` as [{box: [x, y, w, h], score, keypoints: [[x, y] x 6]}], largest score first.
-  async function detect(drawable) {
-    const [inputWidth, inputHeight] = inputShape(drawable.width, drawable.height);
-    const scale = size / Math.max(drawable.width, drawable.height);
+  // With a `border` (a share of the image's longer side), the network sees the image framed by a
+  // band that wide on every side: a face that fills the image has room around it. Boxes may then
+  // reach past the image's edges.
+  async function detect(drawable, border = 0) {
+    const pad = border * Math.max(drawable.width, drawable.height);
+    const [inputWidth, inputHeight] = inputShape(drawable.width + 2 * pad, drawable.height + 2 * pad);
+    const scale = size / (Math.max(drawable.width, drawable.height) + 2 * pad);
     const w = drawable.width * scale;
     const h = drawable.height * scale;
     const dx = (inputWidth - w) / 2;
@@ -78,7 +82,9 @@ export async function loadFaceDetector(modelUrl) {
       canvas.height = inputHeight;
     }
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    ctx.fillStyle = '#000';
+    // A border is mid-grey: of 300 tightly cropped faces the close-range detector found 99 % framed
+    // in grey, 97 % in black (the letterbox's colour, kept as the detector has always seen it).
+    ctx.fillStyle = border > 0 ? '#808080' : '#000';
     ctx.fillRect(0, 0, inputWidth, inputHeight);
     ctx.imageSmoothingQuality = 'high';
     ctx.drawImage(drawable.image, dx, dy, w, h);
@@ -119,7 +125,7 @@ export async function loadFaceDetector(modelUrl) {
 
   let warm = false;  // after the first run, the slow one (it compiles kernels and allocates memory)
   return {
-    detect: (drawable) => detect(drawable).then((faces) => { warm = true; return faces; }),
+    detect: (drawable, border) => detect(drawable, border).then((faces) => { warm = true; return faces; }),
     // That first run on a blank image, for when no photo is waiting to do it; 4:3 landscape, the
     // shape most camera photos have.
     async warmUp() {

@@ -89,8 +89,12 @@ let cropCanvas = null;
 
 // Grey values (0-255) of `box` ([x, y, w, h] in source pixels) scaled to size x size. With `lean`
 // (radians, clockwise on screen: what faces.js' roll() measures) the box is turned back by that
-// much about its centre first, so a tilted face comes out upright. Transparent or out-of-image
-// areas count as white, as in training (Pillow composites on white).
+// much about its centre first, so a tilted face comes out upright. Where the box reaches past the
+// image's edge, the crop shows the image mirrored about that edge, as training's augmentation
+// filled what its turns, zooms and shifts uncovered (fill_mode "reflect"); a face that fills the
+// photo would otherwise be framed in a blank the network never saw (see bench/crop_margin.py).
+// Transparent areas, and any part of the box more than one image away, count as white, as in
+// training (Pillow composites on white).
 export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
   if (!cropCanvas || cropCanvas.width !== size) cropCanvas = makeCanvas(size, size);
   const ctx = cropCanvas.getContext('2d', { willReadFrequently: true });
@@ -99,22 +103,19 @@ export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, size, size);
   const [x, y, w, h] = box;
-  if (lean === 0) {
-    ctx.drawImage(drawable.image, x, y, w, h, 0, 0, size, size);
-  } else {
-    // Source pixels -> crop: around the box's centre, turned, then scaled. Only the turned box's
-    // bounding square of the source is drawn, not the whole photo.
-    const [cx, cy] = [x + w / 2, y + h / 2];
-    const reach = (Math.max(w, h) / 2) * (Math.abs(Math.cos(lean)) + Math.abs(Math.sin(lean))) + 1;
-    ctx.save();
-    ctx.translate(size / 2, size / 2);
-    ctx.scale(size / w, size / h);
-    ctx.rotate(-lean);
-    ctx.translate(-cx, -cy);
-    const [sx, sy, side] = [cx - reach, cy - reach, 2 * reach];
-    ctx.drawImage(drawable.image, sx, sy, side, side, sx, sy, side, side);
-    ctx.restore();
-  }
+  const [cx, cy] = [x + w / 2, y + h / 2];
+  ctx.save();
+  // Source pixels -> crop: around the box's centre, turned, then scaled.
+  ctx.translate(size / 2, size / 2);
+  ctx.scale(size / w, size / h);
+  ctx.rotate(-lean);
+  ctx.translate(-cx, -cy);
+  // Only the source pixels the crop shows are drawn, not the whole photo: the box, or the turned
+  // box's bounding square.
+  const reach = lean === 0 ? [w / 2, h / 2]
+    : Array(2).fill((Math.max(w, h) / 2) * (Math.abs(Math.cos(lean)) + Math.abs(Math.sin(lean))) + 1);
+  drawReflected(ctx, drawable, [cx - reach[0], cy - reach[1], cx + reach[0], cy + reach[1]]);
+  ctx.restore();
   const { data } = ctx.getImageData(0, 0, size, size);
   const [wr, wg, wb] = lumaWeights;
   const grey = new Float32Array(size * size);
@@ -122,4 +123,27 @@ export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
     grey[i] = wr * data[4 * i] + wg * data[4 * i + 1] + wb * data[4 * i + 2];
   }
   return grey;
+}
+
+// Draws the source region [x0, y0, x1, y1] (source pixels, possibly past the image's edges) in
+// the context's current transform: the image itself, and beyond each edge the image mirrored
+// about it (one copy each way; corners mirrored both ways).
+function drawReflected(ctx, { image, width, height }, [x0, y0, x1, y1]) {
+  // Copy -1 / 0 / 1 along an axis: where it lies, and how a point of it maps into the image.
+  const span = (copy, length, from, to) => [Math.max(from, copy * length), Math.min(to, (copy + 1) * length)];
+  const inImage = (copy, length, [a, b]) => (copy === 0 ? [a, b] : copy < 0 ? [-b, -a] : [2 * length - b, 2 * length - a]);
+  for (const copyX of [-1, 0, 1]) {
+    for (const copyY of [-1, 0, 1]) {
+      const sx = span(copyX, width, x0, x1);
+      const sy = span(copyY, height, y0, y1);
+      if (sx[1] <= sx[0] || sy[1] <= sy[0]) continue;
+      const [u0, u1] = inImage(copyX, width, sx);
+      const [v0, v1] = inImage(copyY, height, sy);
+      ctx.save();
+      ctx.translate(copyX > 0 ? 2 * width : 0, copyY > 0 ? 2 * height : 0);
+      ctx.scale(copyX === 0 ? 1 : -1, copyY === 0 ? 1 : -1);
+      ctx.drawImage(image, u0, v0, u1 - u0, v1 - v0, u0, v0, u1 - u0, v1 - v0);
+      ctx.restore();
+    }
+  }
 }
