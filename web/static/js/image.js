@@ -112,9 +112,9 @@ export function greyCrop(drawable, box, size, lumaWeights, lean = 0) {
   ctx.translate(-cx, -cy);
   // Only the source pixels the crop shows are drawn, not the whole photo: the box, or the turned
   // box's bounding square.
-  const reach = lean === 0 ? [w / 2, h / 2]
-    : Array(2).fill((Math.max(w, h) / 2) * (Math.abs(Math.cos(lean)) + Math.abs(Math.sin(lean))) + 1);
-  drawReflected(ctx, drawable, [cx - reach[0], cy - reach[1], cx + reach[0], cy + reach[1]]);
+  const turned = (Math.max(w, h) / 2) * (Math.abs(Math.cos(lean)) + Math.abs(Math.sin(lean))) + 1;
+  const [rx, ry] = lean === 0 ? [w / 2, h / 2] : [turned, turned];
+  drawReflected(ctx, drawable, [cx - rx, cy - ry, cx + rx, cy + ry]);
   ctx.restore();
   const { data } = ctx.getImageData(0, 0, size, size);
   const [wr, wg, wb] = lumaWeights;
