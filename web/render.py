@@ -26,7 +26,7 @@ I18N = Path(__file__).resolve().parent / "i18n"
 NODE_MODULES = ROOT / "node_modules" / "@tensorflow"
 # The browser runtime the page loads: one script with tfjs-core, the graph-model loader (only the
 # ops the site's models use) and the WASM backend, bundled from node_modules at every render
-# (web/runtime/bundle.mjs, esbuild): a third fewer bytes to fetch and parse than the stock bundles.
+# (web/runtime/bundle.mjs, esbuild): under half the bytes of the stock bundles to fetch and parse.
 RUNTIME_BUNDLER = Path(__file__).resolve().parent / "runtime" / "bundle.mjs"
 RUNTIME_BUNDLE = "tf-runtime.min.js"
 BUNDLER_PACKAGE = ROOT / "node_modules" / "esbuild" / "package.json"

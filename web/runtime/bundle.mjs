@@ -1,7 +1,8 @@
 // Bundles the TF.js runtime the page loads into one minified script that defines the global `tf`:
 // tfjs-core without gradients, optimizers or chained ops, the graph-model loader with only the ops
-// the site's models use, and the WASM backend with every kernel (kernels are thin wrappers of the
-// .wasm binary). About a third fewer bytes to download and parse than the three stock bundles.
+// the site's models use (op functions and the converter's op definitions), and the single-threaded
+// WASM backend with only the kernels that code can ask for. About half the bytes of the three stock
+// bundles to download and, on every cold load, to parse.
 //
 //   node web/runtime/bundle.mjs OUT.js MODEL.json [MODEL.json ...]
 //
@@ -23,9 +24,8 @@ const PAGE_API = ['env', 'setBackend', 'getBackend', 'ready', 'tidy', 'dispose',
   'io', 'version_core'];
 const CONVERTER_API = ['loadGraphModel', 'GraphModel', 'version_converter'];
 
-// Graph op names -> TF.js op functions ('add', 'fused.conv2d', 'image.resizeBilinear').
-function opFunctions(modelFiles) {
-  const table = JSON.parse(readFileSync(path.join(TFJS, 'tfjs-converter', 'metadata', 'kernel2op.json'), 'utf8'));
+// The graph ops of the models ('Conv2D', '_FusedConv2D', 'Placeholder').
+function graphOpsOf(modelFiles) {
   const graphOps = new Set();
   for (const file of modelFiles) {
     const { modelTopology } = JSON.parse(readFileSync(file, 'utf8'));
@@ -33,6 +33,12 @@ function opFunctions(modelFiles) {
       ...(modelTopology.library?.function ?? []).flatMap((f) => f.nodeDef ?? [])];
     for (const node of nodes) graphOps.add(node.op);
   }
+  return graphOps;
+}
+
+// Graph op names -> TF.js op functions ('add', 'fused.conv2d', 'image.resizeBilinear').
+function opFunctions(graphOps) {
+  const table = JSON.parse(readFileSync(path.join(TFJS, 'tfjs-converter', 'metadata', 'kernel2op.json'), 'utf8'));
   const unknown = [...graphOps].filter((op) => !(op in table));
   if (unknown.length) throw new Error(`TF.js cannot run the graph op(s) ${unknown.join(', ')}`);
   return [...new Set([...graphOps].flatMap((op) => table[op]))].sort();
@@ -82,6 +88,50 @@ function entryModule() {
   ].join('\n') + '\n';
 }
 
+// One of the converter's op-definition files (op_list/*.js: `export const json = [...]`, one entry
+// per graph op) with only the entries of `graphOps`: the converter maps a graph with these alone.
+function opDefinitions(file, graphOps) {
+  const source = readFileSync(file, 'utf8');
+  const start = source.indexOf('export const json = ');
+  if (start < 0) throw new Error(`unexpected TF.js op list ${file}`);
+  const literal = source.slice(start + 'export const json = '.length).replace(/;\s*(\/\/#.*)?\s*$/, '');
+  const entries = new Function(`return ${literal};`)();  // a data literal of the package's own
+  return `export const json = ${JSON.stringify(entries.filter((entry) => graphOps.has(entry.tfOpName)))};\n`;
+}
+
+// The WASM backend's kernel registration (register_all_kernels.js registers every kernel; TF.js
+// says a modular build replaces it) for only the `kernels` named. Its kernel files are named after
+// their kernels.
+function kernelRegistration(kernels) {
+  const dir = path.join(TFJS, 'tfjs-backend-wasm', 'dist');
+  const source = readFileSync(path.join(dir, 'register_all_kernels.js'), 'utf8');
+  const configs = [...source.matchAll(/import \{ (\w+) \} from '\.\/kernels\/(\w+)';/g)]
+    .filter(([, , kernel]) => kernels.has(kernel));
+  return [
+    "import { registerKernel } from '@tensorflow/tfjs-core';",
+    ...configs.map(([, config, kernel]) => `import { ${config} } from '${path.join(dir, 'kernels', kernel)}.js';`),
+    `for (const config of [${configs.map(([, config]) => config).join(', ')}]) registerKernel(config);`,
+  ].join('\n') + '\n';
+}
+
+// The kernels the bundled code can ask a backend for: the `runKernel(Name, ...)` calls in the
+// tfjs-core and converter sources of a build (kernel names are constants named as they read), and
+// the WASM kernels that registered ones call directly (their WASM functions are bound only when
+// they are registered themselves).
+function kernelsCalled(metafile) {
+  const [output] = Object.values(metafile.outputs);
+  const kernels = new Set();
+  for (const [file, { bytesInOutput }] of Object.entries(output.inputs)) {
+    if (bytesInOutput === 0) continue;
+    const wasmKernel = file.match(/tfjs-backend-wasm\/dist\/kernels\/(\w+)\.js$/);
+    if (wasmKernel) kernels.add(wasmKernel[1]);
+    if (!/@tensorflow\/tfjs-(core|converter)\//.test(file)) continue;
+    for (const [, name] of readFileSync(path.resolve(ROOT, file), 'utf8').matchAll(/runKernel\((\w+)/g)) kernels.add(name);
+  }
+  kernels.delete('kernelName');  // the engine's own definition
+  return kernels;
+}
+
 const BANNER = `/**
  * TensorFlow.js ${JSON.parse(readFileSync(path.join(TFJS, 'tfjs-core', 'package.json'), 'utf8')).version}: tfjs-core, tfjs-converter and tfjs-backend-wasm, bundled for this site.
  * Copyright Google LLC. All Rights Reserved.
@@ -93,7 +143,9 @@ export async function bundle(out, modelFiles) {
   try {
     const ops = path.join(work, 'ops.js');
     const entry = path.join(work, 'entry.js');
-    writeFileSync(ops, opsModule(opFunctions(modelFiles)));
+    const kernels = path.join(work, 'kernels.js');
+    const graphOps = graphOpsOf(modelFiles);
+    writeFileSync(ops, opsModule(opFunctions(graphOps)));
     writeFileSync(entry, entryModule());
     const redirect = {
       name: 'facemood-runtime',
@@ -102,15 +154,35 @@ export async function bundle(out, modelFiles) {
         build.onResolve({ filter: /^@tensorflow\/tfjs-core$/ },
           () => ({ path: path.join(TFJS, 'tfjs-core', 'dist', 'base.js') }));
         build.onResolve({ filter: /\/ops\/ops_for_converter$/ }, () => ({ path: ops }));
+        build.onResolve({ filter: /\/register_all_kernels$/ }, () => ({ path: kernels }));
+        build.onLoad({ filter: /tfjs-converter\/dist\/operations\/op_list\/\w+\.js$/ },
+          (args) => ({ contents: opDefinitions(args.path, graphOps), resolveDir: path.dirname(args.path) }));
+        // The multi-threaded WASM build is never started (start-backend.js turns threads off and the
+        // site ships no threaded binary), so its Emscripten glue and worker source (36 KB of the
+        // bundle, parsed on every cold load) are left out.
+        build.onResolve({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd(\.worker)?\.js$/ },
+          (args) => ({ path: args.path, namespace: 'no-threads' }));
+        build.onLoad({ filter: /\.worker\.js$/, namespace: 'no-threads' }, () => ({ contents: "export const wasmWorkerContents = '';" }));
+        build.onLoad({ filter: /simd\.js$/, namespace: 'no-threads' }, () => ({
+          contents: "export default function noThreads() { throw new Error('this runtime has no multi-threaded WASM build'); }",
+        }));
       },
     };
-    await esbuild.build({
+    const options = {
       entryPoints: [entry], outfile: out, bundle: true, minify: true, format: 'iife', globalName: 'tf',
       target: 'es2017', legalComments: 'none', banner: { js: BANNER }, plugins: [redirect],
-      nodePaths: [path.join(ROOT, 'node_modules')], logLevel: 'error',
+      nodePaths: [path.join(ROOT, 'node_modules')], logLevel: 'error', absWorkingDir: ROOT, metafile: true,
       // Node-only branches of the WASM glue; never taken in a browser.
       external: ['fs', 'path', 'worker_threads', 'perf_hooks', 'os', 'crypto', 'util'],
-    });
+    };
+    // Kernels in, until the code they bring asks for no kernel not yet in (once or twice).
+    let registered = new Set();
+    for (;;) {
+      writeFileSync(kernels, kernelRegistration(registered));
+      const called = kernelsCalled((await esbuild.build(options)).metafile);
+      if ([...called].every((kernel) => registered.has(kernel))) break;
+      registered = new Set([...registered, ...called]);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
