@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -173,6 +174,15 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.wait_for_selector("body[data-ready=true]")
         assert page.evaluate("document.documentElement.lang") == "en"  # the choice is remembered
         assert page.log.errors == []
+
+
+def test_the_language_switch_appears_once_the_page_is_ready(site, browser):
+    # Its Hangul label would make the page's first layout search the system's fonts, so the page
+    # arrives with the switch hidden and shows it once it is ready.
+    with ready_page(browser, site) as page:
+        served = page.request.get(site).text()
+        assert re.search(r'<button id="language"[^>]* hidden>', served)
+        assert page.is_visible("#language") and page.inner_text("#language") == "한국어"
 
 
 def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, tmp_path):
