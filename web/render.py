@@ -180,7 +180,7 @@ def _vendored_files():
     """(runtime files, detector files) from node_modules, or a clear error when npm has not run."""
     runtime = [NODE_MODULES / p for p in RUNTIME_FALLBACK + RUNTIME_WASM]
     detector = [DETECTOR_DIR / p for p in DETECTOR_FILES]
-    missing = [str(p) for p in runtime + detector + [BUNDLER_PACKAGE] if not p.is_file()]
+    missing = [str(p) for p in runtime + detector + [BUNDLER_PACKAGE, ESBUILD] if not p.is_file()]
     if missing:
         raise FacemoodError(f"browser runtime not installed ({missing[0]} missing); run `npm ci`")
     return runtime, detector
