@@ -127,18 +127,25 @@ def cold_run(playwright, contender, photo, settle_ms=500):
         browser.close()
 
 
+def _settled(page, contender):
+    """Waits until the page can classify and has finished what it does after loading (facemood moves
+    to its multi-threaded runtime then, where it may). Returns the threads it runs on, when it says."""
+    page.evaluate(f"{contender.ready}.then(() => true)")
+    return page.evaluate(f"{contender.threads}.then((n) => n)") if contender.threads else None
+
+
 def warm_run(playwright, contender, photos, count=100, skip=3):
     """`count` classifications cycling through decoded `photos` in one warm page. The first `skip`
     (one pass, compiling whatever is compiled per image size) are left out of the latencies. Where
     the page can run its expression model alone, as many runs of that follow (`classify_only_ms`):
-    the part of a photo's time that is not detection."""
+    the part of a photo's time that is not detection. `threads`: what the page runs on (`_settled`)."""
     browser = launch(playwright)
     try:
         page = browser.new_context().new_page()
         page.goto(contender.url)
-        page.evaluate(f"{contender.ready}.then(() => true)")
+        threads = _settled(page, contender)
         encoded = [base64.b64encode(p.read_bytes()).decode() for p in photos]
-        return page.evaluate("""async ([encoded, count, skip]) => {
+        result = page.evaluate("""async ([encoded, count, skip]) => {
           const classify = %s;
           const numTensors = () => %s;
           const canvases = [];
@@ -170,6 +177,7 @@ def warm_run(playwright, contender, photos, count=100, skip=3):
           return { ms: ms.slice(skip), faces, tensors_after_1: afterOne, tensors_after_n: numTensors(), n: count,
                    classify_only_ms: only.slice(skip) };
         }""" % (contender.classify, contender.num_tensors, contender.classify_only or "null"), [encoded, count, skip])
+        return {**result, "threads": threads}
     finally:
         browser.close()
 
@@ -182,7 +190,7 @@ def webcam_fps(playwright, contender, video, seconds=4.0):
     try:
         page = browser.new_page()
         page.goto(contender.url)
-        page.evaluate(f"{contender.ready}.then(() => true)")
+        _settled(page, contender)
         if contender.name != "facemood":
             return page.evaluate(f"harness.webcamFps({seconds * 1000:.0f})")
         # facemood: the page's own camera mode; every processed frame rewrites the fps line.

@@ -32,11 +32,12 @@ class Contender:
     num_tensors: str   # JS expression: live tensors in the page's TF.js engine
     api: str           # the page's global object; defined once its scripts listen for a photo
     classify_only: str = ""  # JS function: the expression model alone on a whole image (no detection)
+    threads: str = ""  # JS expression: a promise of the threads it runs on once settled (warm runs wait for it)
 
 
 def facemood(url):
     return Contender("facemood", "facemood", url, "facemood.ready", "(src) => facemood.classify(src)",
-                     "tf.memory().numTensors", "facemood", "(src) => facemood.classifyFace(src)")
+                     "tf.memory().numTensors", "facemood", "(src) => facemood.classifyFace(src)", "facemood.threads")
 
 
 def faceapi(url, backend):

@@ -1,7 +1,8 @@
 """Speed of the facemood page against face-api, measured side by side in one run.
 
 Renders the site for --model-dir and a face-api harness page (tiny face detector + expression net,
-WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
+WASM and WebGL backends), serves both on 127.0.0.1 with gzip (facemood's cross-origin isolated, as
+`build.py serve` serves it), and drives headless Chromium:
 cold runs (fresh browser, a photo given from inside the page in the task after the page's script
 has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
@@ -72,7 +73,10 @@ def run(args, command="python -m bench.speed"):
         harness = sites.write_faceapi_harness(tmp / "faceapi")
         photos = composites.write_photos(tmp / "photos")
         video = composites.write_camera_video(tmp / "camera.y4m")
-        with sites.served(dist) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
+        # facemood served cross-origin isolated, as `build.py serve` serves it (after its first results
+        # it moves to the multi-threaded runtime); face-api's page without those headers, as before:
+        # TF.js would otherwise start its threaded build, with 8 workers, at load.
+        with sites.served(dist, isolate=True) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
             contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
                                               sites.faceapi(theirs, "webgl"))}
             chosen = [contenders[name] for name in (args.only or CONTENDERS)]

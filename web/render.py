@@ -36,12 +36,14 @@ ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
 PAGE_ENTRY = "main.js"
 PAGE_BUNDLE = "main.min.js"
 # Shipped but fetched only when needed: the plain JS backend (runtime.js loads it when WASM cannot
-# start; it extends the global `tf` of the bundle) and the WASM builds; the page uses the SIMD
-# one, the plain one where SIMD is missing.
+# start; it extends the global `tf` of the bundle) and the WASM builds; the page starts the SIMD
+# one (the plain one where SIMD is missing) and, once it has shown its first results, the
+# multi-threaded one where it is cross-origin isolated (runtime.js startThreadedBackend).
 RUNTIME_FALLBACK = ["tfjs-backend-cpu/dist/tf-backend-cpu.es2017.min.js"]
 RUNTIME_WASM = [
     "tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
     "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+    "tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 ]
 PRELOADED_WASM = "tfjs-backend-wasm-simd.wasm"
 # Face detector: BlazeFace as converted to TF.js by @vladmandic/human (MIT), vendored with its
@@ -53,8 +55,9 @@ DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
 CLOSE_RANGE_DETECTOR = Path(__file__).resolve().parent / "vendor" / "blazeface-front" / "blazeface-front.json"
 PAGES = ["index.html", "model.html"]
 # Only this site's own scripts, models and workers; images also from blob:/data: (the person's own
-# photos); WebAssembly compiled from our vendored binaries; nothing inline, nothing elsewhere.
-CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+# photos); WebAssembly compiled from our vendored binaries; nothing inline, nothing elsewhere. The
+# multi-threaded WASM build's workers are made by TF.js from blob: URLs of its own bundled code.
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; "
        "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; connect-src 'self' blob: data:; "
        "style-src 'self'; object-src 'none'; base-uri 'self'; form-action 'none'")
 MODEL_PLOTS = ["learning_curves.png", "confusion_matrix.png"]
@@ -128,10 +131,11 @@ def _write_service_worker(env, site):
         relative = path.relative_to(site).as_posix()
         digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         files += ["./", relative] if relative == "index.html" else [relative]
-    # The WASM builds and the JS fallback are alternatives: the worker precaches the one WASM build
-    # this browser runs (it tests for SIMD as TF.js does) and caches anything else when first fetched.
+    # The WASM builds and the JS fallback are alternatives: the worker precaches the WASM builds this
+    # browser runs (it tests for SIMD as TF.js does, and for cross-origin isolation) and caches
+    # anything else when first fetched.
     optional = {f"vendor/{Path(p).name}" for p in RUNTIME_WASM + RUNTIME_FALLBACK}
-    wasm = {"simd": f"vendor/{Path(RUNTIME_WASM[1]).name}", "plain": f"vendor/{Path(RUNTIME_WASM[0]).name}"}
+    wasm = dict(zip(["plain", "simd", "threaded"], (f"vendor/{Path(p).name}" for p in RUNTIME_WASM)))
     (site / "sw.js").write_text(env.get_template("sw.js.j2").render(
         build_hash=digest.hexdigest()[:16], files_json=json.dumps([f for f in files if f not in optional], indent=2),
         wasm_json=json.dumps(wasm)))

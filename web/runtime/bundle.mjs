@@ -1,8 +1,8 @@
 // Bundles the TF.js runtime the page loads into one minified script that defines the global `tf`:
 // tfjs-core without gradients, optimizers or chained ops, the graph-model loader with only the ops
-// the site's models use (op functions and the converter's op definitions), and the single-threaded
-// WASM backend with only the kernels that code can ask for. About half the bytes of the three stock
-// bundles to download and, on every cold load, to parse.
+// the site's models use (op functions and the converter's op definitions), and the WASM backend
+// with only the kernels that code can ask for. About half the bytes of the three stock bundles to
+// download and, on every cold load, to parse.
 //
 //   node web/runtime/bundle.mjs OUT.js MODEL.json [MODEL.json ...]
 //
@@ -21,7 +21,7 @@ const CORE_OPS = path.join(TFJS, 'tfjs-core', 'dist', 'ops');
 
 // What the page, its tests and benchmarks call on `tf`.
 const PAGE_API = ['env', 'setBackend', 'getBackend', 'ready', 'tidy', 'dispose', 'tensor4d', 'memory', 'engine',
-  'io', 'version_core'];
+  'io', 'version_core', 'registerBackend', 'removeBackend', 'findBackend', 'getKernelsForBackend', 'registerKernel'];
 const CONVERTER_API = ['loadGraphModel', 'GraphModel', 'version_converter'];
 
 // The graph ops of the models ('Conv2D', '_FusedConv2D', 'Placeholder').
@@ -85,6 +85,8 @@ function entryModule() {
     `export { ${CONVERTER_API.join(', ')} } from '@tensorflow/tfjs-converter';`,
     "import * as wasm from '@tensorflow/tfjs-backend-wasm';",
     'export { wasm };',
+    // A second WASM module (the multi-threaded one) is started with the backend's own loader.
+    "export { init as initWasmModule } from '@tensorflow/tfjs-backend-wasm/dist/backend_wasm';",
   ].join('\n') + '\n';
 }
 
@@ -138,6 +140,25 @@ const BANNER = `/**
  * Licensed under the Apache License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0).
  */`;
 
+// The multi-threaded build's Emscripten glue, changed in two places. XNNPACK's thread pool is given
+// half the logical cores it is told of (TF.js assumes two hyper-threads per core), which on a 2-core
+// machine is one thread: so it is told twice the count it should use, all logical cores up to
+// MAX_THREADS. And the glue starts one worker per thread beyond the page's own before the module
+// counts as loaded, not a fixed 8 (each loads the module: CPU the page's own thread then lacks).
+const MAX_THREADS = 4;
+function threadedGlue(source) {
+  const threads = `Math.min(navigator.hardwareConcurrency,${MAX_THREADS})`;
+  const patches = [
+    ['var pthreadPoolSize=8;', `var pthreadPoolSize=${threads}-1;`],
+    ['return navigator["hardwareConcurrency"]}', `return 2*${threads}}`],
+  ];
+  for (const [from, to] of patches) {
+    if (source.split(from).length !== 2) throw new Error(`unexpected TF.js WASM glue: no single "${from}"`);
+    source = source.replace(from, to);
+  }
+  return source;
+}
+
 export async function bundle(out, modelFiles) {
   const work = mkdtempSync(path.join(tmpdir(), 'facemood-runtime-'));
   try {
@@ -157,15 +178,8 @@ export async function bundle(out, modelFiles) {
         build.onResolve({ filter: /\/register_all_kernels$/ }, () => ({ path: kernels }));
         build.onLoad({ filter: /tfjs-converter\/dist\/operations\/op_list\/\w+\.js$/ },
           (args) => ({ contents: opDefinitions(args.path, graphOps), resolveDir: path.dirname(args.path) }));
-        // The multi-threaded WASM build is never started (start-backend.js turns threads off and the
-        // site ships no threaded binary), so its Emscripten glue and worker source (36 KB of the
-        // bundle, parsed on every cold load) are left out.
-        build.onResolve({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd(\.worker)?\.js$/ },
-          (args) => ({ path: args.path, namespace: 'no-threads' }));
-        build.onLoad({ filter: /\.worker\.js$/, namespace: 'no-threads' }, () => ({ contents: "export const wasmWorkerContents = '';" }));
-        build.onLoad({ filter: /simd\.js$/, namespace: 'no-threads' }, () => ({
-          contents: "export default function noThreads() { throw new Error('this runtime has no multi-threaded WASM build'); }",
-        }));
+        build.onLoad({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd\.js$/ },
+          (args) => ({ contents: threadedGlue(readFileSync(args.path, 'utf8')), loader: 'js' }));
       },
     };
     const options = {

@@ -125,11 +125,12 @@ export async function loadFaceDetector(modelUrl) {
 
   let warm = false;  // after the first run, the slow one (it compiles kernels and allocates memory)
   return {
+    weights: () => Object.values(network.weights).flat(),
     detect: (drawable, border) => detect(drawable, border).then((faces) => { warm = true; return faces; }),
     // That first run on a blank image, for when no photo is waiting to do it; 4:3 landscape, the
-    // shape most camera photos have.
-    async warmUp() {
-      if (warm) return;
+    // shape most camera photos have. `again`: also when a run was made (after a backend switch).
+    async warmUp(again = false) {
+      if (warm && !again) return;
       const blank = new OffscreenCanvas(size, (size * 3) / 4);
       await detect({ image: blank, width: blank.width, height: blank.height });
       warm = true;

@@ -2,6 +2,7 @@
 import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
+import { idle } from './idle.js';
 import { centreSquare } from './image.js';
 import { clearResults, colourOf, drawLive, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
 import { resultsCsv } from './export.js';
@@ -150,7 +151,7 @@ languageButton.addEventListener('click', async () => {
 async function afterFirstResults() {
   await facemood.ready;
   while (inFlight.size) await Promise.allSettled([...inFlight]);
-  await new Promise((resolve) => (window.requestIdleCallback ? requestIdleCallback(resolve, { timeout: 500 }) : setTimeout(resolve, 50)));
+  await idle();
 }
 
 // The language switch is labelled in the other language's script. On a page in English, its Hangul

@@ -93,9 +93,11 @@ export async function loadExpressionModel(baseUrl) {
     return result;
   }
 
-  // That first run on a blank crop, for when no photo is waiting to do it.
-  async function warmUp() {
-    if (timings.firstInferenceMs === null) await timedPredict([new Float32Array(size * size).fill(128)]);
+  // That first run on a blank crop, for when no photo is waiting to do it (`again`: also when a run
+  // was made, as after a switch to another backend).
+  async function warmUp(again = false) {
+    if (again || timings.firstInferenceMs === null) await timedPredict([new Float32Array(size * size).fill(128)]);
   }
-  return { metadata, predict: timedPredict, warmUp, timings };
+  const weights = () => Object.values(network.weights).flat();
+  return { metadata, predict: timedPredict, warmUp, weights, timings };
 }

@@ -7,6 +7,9 @@ const VENDOR = new URL('../../vendor/', import.meta.url);
 // Not loaded with the page: only a browser where WASM cannot start needs it (render.py ships it).
 const CPU_FALLBACK = 'tf-backend-cpu.es2017.min.js';
 
+// The multi-threaded WASM build, as a backend of its own (startThreadedBackend).
+export const THREADED = 'wasm-threads';
+
 let started = null;
 
 // The backend's name once it runs. Safe to call from every loader: it starts the runtime once.
@@ -43,6 +46,35 @@ function startWasm() {
   tf.wasm.setWasmPaths(VENDOR.href);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);  // see start-backend.js
   return tf.setBackend('wasm');
+}
+
+// The multi-threaded WASM build started beside the running single-threaded one and registered as
+// THREADED with the same kernels, for the page to switch to when no photo is being classified
+// (facemood.js). The page starts single-threaded: on a cold load the threaded build's workers each
+// load the module while the page's own work already has both cores of a small machine busy (about
+// 90 ms later to the first result, measured). It needs a cross-origin isolated page (shared memory;
+// `build.py serve` sends the headers) and more than one core. Returns the thread count, or null where
+// it cannot run.
+export async function startThreadedBackend() {
+  const isolated = globalThis.crossOriginIsolated && navigator.hardwareConcurrency > 1;
+  if (!isolated || tf.getBackend() !== 'wasm' || !(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) return null;
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);  // read once, as the loader starts
+  const loading = tf.initWasmModule();
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const backend = new tf.wasm.BackendWasm((await loading).wasm);
+  tf.registerBackend(THREADED, () => backend, 0);
+  for (const kernel of tf.getKernelsForBackend('wasm')) tf.registerKernel({ ...kernel, backendName: THREADED });
+  return tf.wasm.getThreadsCount();
+}
+
+// Moves `tensors` to the running backend now. TF.js moves a tensor when a kernel of the new backend
+// first reads it, but a graph reads some constants (shapes, axes) on the JavaScript side, from
+// whichever backend holds them; those would keep the old backend alive.
+export function moveToRunningBackend(tensors) {
+  const backend = tf.engine().backend;
+  for (const tensor of tensors) {
+    if (!tensor.isDisposed && !backend.dataIdMap.has(tensor.dataId)) tf.engine().moveData(backend, tensor.dataId);
+  }
 }
 
 function loadScript(url) {

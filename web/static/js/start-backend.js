@@ -7,9 +7,8 @@
   if (!tf || !tf.wasm) return;
   const siteRoot = new URL('../../', document.currentScript.src);
   tf.wasm.setWasmPaths(new URL('vendor/', siteRoot).href);
-  // One thread: the threaded build needs a cross-origin isolated page and blob: workers (which the
-  // CSP forbids), starts a pool of 8 workers, and uses at most half the logical cores, so a 2-core
-  // machine gains nothing from it; the site ships and precaches only the single-threaded builds.
+  // One thread to start with: the multi-threaded build's workers each load the module, work that
+  // would compete with the first result. The page moves to it afterwards (runtime.js).
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   globalThis.facemoodWasmStarting = tf.setBackend('wasm').catch((err) => {
     console.warn(`TF.js backend wasm unavailable: ${err.message}`);

@@ -1,0 +1,176 @@
+"""The multi-threaded runtime: a cross-origin isolated page moves to it after its first results, with
+the same results; a page without isolation stays on one thread and never fetches it."""
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, PageLog, wait_until
+from test_browser import PARITY_TOLERANCE, astronaut, png_data_url
+
+pytestmark = pytest.mark.browser
+
+THREADED_WASM = "tfjs-backend-wasm-threaded-simd.wasm"
+STATE = """async () => ({ threads: await facemood.threads, backend: tf.getBackend(),
+  backends: Object.keys(tf.engine().registry), tensors: tf.memory().numTensors,
+  expected: navigator.hardwareConcurrency > 1 ? Math.min(navigator.hardwareConcurrency, 4) : 1 })"""
+
+
+@pytest.fixture(scope="module")
+def isolated_site(shipped_site):
+    from web.serve import start_server
+
+    server, url = start_server(shipped_site["dist"], isolate=True)
+    yield {"dist": shipped_site["dist"], "url": url}
+    server.shutdown()
+
+
+def group_photo():
+    """Three copies of the photo's head at different sizes on a plain background."""
+    head = Image.fromarray(astronaut()[:256])
+    canvas = Image.new("RGB", (1400, 600), (70, 80, 90))
+    for x, y, scale in [(30, 200, 0.6), (400, 120, 1.0), (880, 40, 1.0)]:
+        canvas.paste(head.resize((int(512 * scale), int(256 * scale))), (x, y))
+    return np.asarray(canvas)
+
+
+def results(page, photos):
+    return [page.evaluate("u => facemood.classify(u)", png_data_url(photo))["faces"] for photo in photos]
+
+
+def same_faces(ours, theirs):
+    assert [len(faces) for faces in ours] == [len(faces) for faces in theirs]
+    for a, b in zip(sum(ours, []), sum(theirs, [])):
+        assert np.abs(np.array(a["box"]) - np.array(b["box"])).max() <= 1
+        assert a["label"] == b["label"]
+        assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) < PARITY_TOLERANCE
+
+
+def test_an_isolated_page_moves_to_threads_with_the_same_results(isolated_site, shipped_site, open_page):
+    photos = [astronaut(), group_photo()]
+    single, single_log = open_page(shipped_site["url"])
+    threaded, log = open_page(isolated_site["url"])
+    assert threaded.evaluate("crossOriginIsolated") and not single.evaluate("crossOriginIsolated")
+    before = threaded.evaluate("tf.memory().numTensors")
+    state = threaded.evaluate(STATE)
+    assert state["threads"] == state["expected"]
+    if state["expected"] > 1:
+        # Every weight moved across, the single-threaded backend dropped, no tensor made or lost.
+        assert state["backend"] == "wasm-threads" and state["backends"] == ["wasm-threads"]
+        assert state["tensors"] == before
+        assert threaded.evaluate("tf.wasm.getThreadsCount()") == state["expected"]
+    same_faces(results(threaded, photos), results(single, photos))
+    # The webcam's detector, loaded after the switch, runs there too.
+    close = [threaded.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]]
+    same_faces(close, [single.evaluate("u => facemood.classify(u, {range: 'close'})",
+                                       png_data_url(astronaut()))["faces"]])
+    assert threaded.evaluate("tf.memory().numTensors") == single.evaluate("tf.memory().numTensors")
+    assert log.errors == [] and single_log.errors == []
+    # Fetched after the page was ready, and only where the page can use it.
+    assert any(url.endswith(THREADED_WASM) for url, _ in log.requests) == (state["expected"] > 1)
+    assert not any(url.endswith(THREADED_WASM) for url, _ in single_log.requests)
+    assert single.evaluate("facemood.threads") == 1 and single.evaluate("tf.getBackend()") == "wasm"
+
+
+def test_photos_given_while_the_page_moves_to_threads_are_all_answered(isolated_site, browser):
+    """Photo after photo, a moment apart as a webcam's frames are, while the page moves to threads
+    (its threaded build held back until a few are answered): each is classified on one backend or
+    the other, never a mix, and all alike."""
+    context = browser.new_context()
+    try:
+        held = []
+        context.route(f"**/{THREADED_WASM}", lambda route: held.append(route))
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(isolated_site["url"])
+        page.evaluate("""(url) => {
+          window.__answers = [];
+          let settled = false;
+          facemood.threads.then(() => { settled = true; });
+          (async () => {
+            while ((!settled || __answers.length < 6) && __answers.length < 500) {
+              const { faces } = await facemood.classify(url);
+              __answers.push({ backend: tf.getBackend(), faces: faces.map((f) => [f.label, f.scores, f.box]) });
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            window.__done = true;
+          })();
+        }""", png_data_url(astronaut()))
+        isolated_with_cores = page.evaluate("navigator.hardwareConcurrency > 1")
+        if isolated_with_cores:
+            wait_until(page, "window.__answers.length >= 3", timeout=60)
+            assert len(held) == 1
+            held[0].continue_()
+        wait_until(page, "window.__done", timeout=120)
+        answers = page.evaluate("window.__answers")
+        assert len(answers) < 500 and all(len(a["faces"]) == 1 for a in answers)
+        first = answers[0]["faces"][0]
+        for answer in answers[1:]:
+            label, scores, box = answer["faces"][0]
+            assert label == first[0] and np.abs(np.array(box) - np.array(first[2])).max() <= 1
+            assert max(abs(scores[k] - first[1][k]) for k in scores) < PARITY_TOLERANCE
+        if isolated_with_cores:
+            backends = [a["backend"] for a in answers]
+            assert backends[:3] == ["wasm"] * 3 and backends[-1] == "wasm-threads"
+            assert backends == sorted(backends)  # one switch, between two photos
+        assert log.errors == []
+    finally:
+        context.close()
+
+
+def test_an_isolated_page_keeps_its_threads_offline_and_its_policy(isolated_site, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script("""window.__violations = [];
+            document.addEventListener('securitypolicyviolation',
+                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+        log = PageLog(page)
+        page.goto(isolated_site["url"])
+        expected = page.evaluate(STATE)["expected"]
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
+        context.set_offline(True)
+        page.reload()
+        state = page.evaluate(STATE)
+        assert page.evaluate("crossOriginIsolated") and state["threads"] == expected
+        assert len(page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))["faces"]) == 1
+        # The threads' workers come from blob: URLs, which the policy allows; nothing else changed.
+        assert page.evaluate("window.__violations") == []
+        assert log.errors == []
+    finally:
+        context.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("flags, isolated", [([], True), (["--no-isolation"], False)])
+def test_build_serve_sends_the_isolation_headers_unless_told_not_to(shipped_site, flags, isolated):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "serve", "--dir", str(shipped_site["dist"]),
+                               "--port", str(port), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    headers = response.headers
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "build.py serve did not start"
+                time.sleep(0.2)
+        assert (headers.get("Cross-Origin-Embedder-Policy") == "require-corp") == isolated
+        assert (headers.get("Cross-Origin-Opener-Policy") == "same-origin") == isolated
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert ("cross-origin isolated" in output) == isolated
