@@ -119,7 +119,7 @@ def run_compare(args):
 def run_serve(args):
     from web.serve import serve
 
-    serve(args.dir, args.port, isolate=not args.no_isolation)
+    serve(args.dir, args.port, isolate=args.isolate)
 
 
 def _summary(verb, metadata, path, started):
@@ -210,14 +210,13 @@ def _parser():
     _add_data(compare_p, required=True)
     _add_compare_options(compare_p)
 
-    serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 with gzip and the headers that make it "
-                      "cross-origin isolated (Ctrl-C stops).")
+    serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 with gzip (Ctrl-C stops).")
     serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")
     serve_p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 picks a free one)")
-    serve_p.add_argument("--no-isolation", action="store_true",
-                         help="leave out the COOP/COEP headers, as a static host without them would: the page then "
-                              "stays on one thread (with them it moves to the multi-threaded runtime after its first "
-                              "results)")
+    serve_p.add_argument("--isolate", action="store_true",
+                         help="send the COOP/COEP headers that make the page cross-origin isolated from the first "
+                              "visit, so it moves to the multi-threaded runtime after its first results (without them "
+                              "it does so from the second visit on, when its service worker serves it)")
     return parser
 
 

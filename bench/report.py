@@ -9,8 +9,9 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def summarize(contender, cold, warm, fps):
-    """One contender's figures: medians over its cold runs, its warm run and its webcam run."""
+def summarize(contender, cold, warm, fps, second=None):
+    """One contender's figures: medians over its cold runs, its warm runs (first and, where the page
+    has a service worker that changes it, second visit) and its webcam run."""
     if not cold:
         return None
     return {
@@ -23,6 +24,9 @@ def summarize(contender, cold, warm, fps):
         "worst_task_after_load_ms": max(r["longest_task_after_load_ms"] for r in cold),
         "faces_in_first_photo": [r["faces"] for r in cold],
         "per_image_ms": median(warm["ms"]) if warm else None,
+        "threads": warm.get("threads") if warm else None,
+        "per_image_second_visit_ms": median(second["ms"]) if second else None,
+        "threads_second_visit": second.get("threads") if second else None,
         "classify_only_ms": median(warm.get("classify_only_ms", [])) if warm else None,
         "faces_per_photo": sorted(set(warm["faces"])) if warm else None,
         "tensors_after_1": warm["tensors_after_1"] if warm else None,
@@ -56,8 +60,12 @@ def compare(summaries):
          _ratio(ours["ready_ms"], best("ready_ms"))),
         ("photo_given", "Photo given: the page listens for one (median; information)", "photo_given_ms", "ms",
          "—", None, None),
-        ("per_image", "Per image, one face, warm (median)", "per_image_ms", "ms", "≤ 20 ms",
+        ("per_image", "Per image, one face, warm, first visit (median; threads)", "per_image_ms", "ms", "≤ 20 ms",
          ours["per_image_ms"] <= 20, _ratio(ours["per_image_ms"], best("per_image_ms"))),
+        ("per_image_second_visit", "Per image, one face, warm, second visit: served by the page's service worker, "
+         "cross-origin isolated (median; threads)", "per_image_second_visit_ms", "ms", "≤ 20 ms",
+         None if ours["per_image_second_visit_ms"] is None else ours["per_image_second_visit_ms"] <= 20,
+         _ratio(ours["per_image_second_visit_ms"], best("per_image_ms"))),
         ("classify_only", "Per image, the expression model alone: crop and classification, no detection "
          "(median; information)", "classify_only_ms", "ms", "—", None, None),
         ("webcam", "Webcam 640×480, frames per second", "webcam_fps", "fps", "≥ 30",
@@ -85,6 +93,9 @@ def _cell(summary, row):
         return "—"
     if row["id"] == "tensors":
         return f"{summary['tensors_after_1']} → {value} ({summary['warm_count']})"
+    if row["id"] in ("per_image", "per_image_second_visit"):
+        threads = summary["threads" if row["id"] == "per_image" else "threads_second_visit"]
+        return f"{value:.0f} ms ({threads})" if threads else f"{value:.0f} ms"
     if row["id"] == "longest_task":
         return f"{value:.0f} ms ({summary['worst_task_after_load_ms']:.0f})"
     if row["unit"] == "bytes":
@@ -109,7 +120,9 @@ def markdown(summaries, rows, titles, meta):
         f"`{meta['command']}` on {meta['date']}: {meta['runs']} cold runs per page (fresh Chromium, empty profile; "
         "the photo, decoded off the main thread while the page loads, given from inside the page the moment it "
         "listens), "
-        f"{meta['warm_count']} warm classifications ({meta['peer_warm_count']} for face-api), {meta['webcam_seconds']:.0f} s of webcam; {meta['cpus']} CPU cores, "
+        f"{meta['warm_count']} warm classifications ({meta['peer_warm_count']} for face-api; facemood's on a first "
+        "and on a second visit, each once the page has settled), "
+        f"{meta['webcam_seconds']:.0f} s of webcam; {meta['cpus']} CPU cores, "
         f"load average {meta['load_before']:.1f} before and {meta['load_after']:.1f} after; Chromium {meta['chromium']}, "
         f"face-api {meta['faceapi_version']} (tiny face detector, input {meta['faceapi_input_size']}, + expression net).",
         "Ratio: face-api's best backend over facemood for times and bytes (above 1: facemood is faster or smaller), "

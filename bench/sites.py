@@ -33,11 +33,13 @@ class Contender:
     api: str           # the page's global object; defined once its scripts listen for a photo
     classify_only: str = ""  # JS function: the expression model alone on a whole image (no detection)
     threads: str = ""  # JS expression: a promise of the threads it runs on once settled (warm runs wait for it)
+    returns: bool = False  # has a service worker that serves a second visit differently (measured too)
 
 
 def facemood(url):
     return Contender("facemood", "facemood", url, "facemood.ready", "(src) => facemood.classify(src)",
-                     "tf.memory().numTensors", "facemood", "(src) => facemood.classifyFace(src)", "facemood.threads")
+                     "tf.memory().numTensors", "facemood", "(src) => facemood.classifyFace(src)", "facemood.threads",
+                     returns=True)
 
 
 def faceapi(url, backend):

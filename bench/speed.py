@@ -1,13 +1,13 @@
 """Speed of the facemood page against face-api, measured side by side in one run.
 
 Renders the site for --model-dir and a face-api harness page (tiny face detector + expression net,
-WASM and WebGL backends), serves both on 127.0.0.1 with gzip (facemood's cross-origin isolated, as
-`build.py serve` serves it), and drives headless Chromium:
+WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
 cold runs (fresh browser, a photo given from inside the page in the task after the page's script
 has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
 --warm-count classifications, then of facemood's expression model alone; live tensors after the
-first and the last) and the webcam mode on
+first and the last; for facemood also on a second visit, as its service worker serves the page)
+and the webcam mode on
 a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
 backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table).
 
@@ -73,10 +73,7 @@ def run(args, command="python -m bench.speed"):
         harness = sites.write_faceapi_harness(tmp / "faceapi")
         photos = composites.write_photos(tmp / "photos")
         video = composites.write_camera_video(tmp / "camera.y4m")
-        # facemood served cross-origin isolated, as `build.py serve` serves it (after its first results
-        # it moves to the multi-threaded runtime); face-api's page without those headers, as before:
-        # TF.js would otherwise start its threaded build, with 8 workers, at load.
-        with sites.served(dist, isolate=True) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
+        with sites.served(dist) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
             contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
                                               sites.faceapi(theirs, "webgl"))}
             chosen = [contenders[name] for name in (args.only or CONTENDERS)]
@@ -96,16 +93,20 @@ def run(args, command="python -m bench.speed"):
                     cold[contender.name].append(result)
                     progress(f"cold run {i + 1}/{args.runs} {contender.title}: first result "
                              f"{result['first_result_ms']:.0f} ms, {result['bytes_gzip'] / 1e6:.2f} MB gzip")
-            warm, fps = {}, {}
+            warm, second, fps = {}, {}, {}
             for contender in chosen:
                 if contender.name in failures:
                     continue
                 count = args.warm_count if contender.name == "facemood" else args.peer_warm_count
                 progress(f"{contender.title}: {count} warm classifications")
                 warm[contender.name] = measure.warm_run(playwright, contender, photos, count)
+                if contender.returns:
+                    progress(f"{contender.title}: {count} warm classifications on a second visit")
+                    second[contender.name] = measure.warm_run(playwright, contender, photos, count, second_visit=True)
                 progress(f"{contender.title}: webcam")
                 fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
-    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name)) for c in chosen}
+    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name))
+                 for c in chosen}
     if "facemood" not in summaries or summaries["facemood"] is None:
         raise FacemoodError(f"facemood could not be measured: {failures.get('facemood', 'not selected')}")
     rows = report.compare(summaries)
@@ -119,7 +120,7 @@ def run(args, command="python -m bench.speed"):
     }
     markdown = report.markdown(summaries, rows, {c.name: c.title for c in chosen}, meta)
     result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
-              "cold_runs": cold, "warm": warm, "webcam_fps": fps, "markdown": markdown}
+              "cold_runs": cold, "warm": warm, "warm_second_visit": second, "webcam_fps": fps, "markdown": markdown}
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "speed.json", result)
     atomic_write_bytes(args.out / "speed.md", markdown.encode())

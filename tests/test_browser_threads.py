@@ -1,5 +1,6 @@
 """The multi-threaded runtime: a cross-origin isolated page moves to it after its first results, with
-the same results; a page without isolation stays on one thread and never fetches it."""
+the same results; a page without isolation stays on one thread and never fetches it. A second
+visit is isolated by the page's own service worker, offline too."""
 import socket
 import subprocess
 import sys
@@ -123,7 +124,9 @@ def test_photos_given_while_the_page_moves_to_threads_are_all_answered(isolated_
         context.close()
 
 
-def test_an_isolated_page_keeps_its_threads_offline_and_its_policy(isolated_site, browser):
+def test_a_second_visit_is_isolated_by_the_service_worker_online_and_offline(shipped_site, browser):
+    """No header from the server: the first visit stays on one thread; the service worker serves
+    later visits with the isolation headers, and precaches the threaded build for them."""
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -131,15 +134,21 @@ def test_an_isolated_page_keeps_its_threads_offline_and_its_policy(isolated_site
             document.addEventListener('securitypolicyviolation',
                 e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
         log = PageLog(page)
-        page.goto(isolated_site["url"])
-        expected = page.evaluate(STATE)["expected"]
+        page.goto(shipped_site["url"])
+        first = page.evaluate(STATE)
+        assert first["threads"] == 1 and not page.evaluate("crossOriginIsolated")
+        first_faces = results(page, [astronaut()])
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
-        context.set_offline(True)
-        page.reload()
-        state = page.evaluate(STATE)
-        assert page.evaluate("crossOriginIsolated") and state["threads"] == expected
-        assert len(page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))["faces"]) == 1
+        for offline in (False, True):
+            context.set_offline(offline)
+            page.reload()
+            state = page.evaluate(STATE)
+            assert page.evaluate("crossOriginIsolated")
+            assert state["threads"] == state["expected"]
+            if state["expected"] > 1:
+                assert state["backends"] == ["wasm-threads"]
+            same_faces(results(page, [astronaut()]), first_faces)
         # The threads' workers come from blob: URLs, which the policy allows; nothing else changed.
         assert page.evaluate("window.__violations") == []
         assert log.errors == []
@@ -153,8 +162,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("flags, isolated", [([], True), (["--no-isolation"], False)])
-def test_build_serve_sends_the_isolation_headers_unless_told_not_to(shipped_site, flags, isolated):
+@pytest.mark.parametrize("flags, isolated", [([], False), (["--isolate"], True)])
+def test_build_serve_sends_the_isolation_headers_when_asked(shipped_site, flags, isolated):
     port = free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "serve", "--dir", str(shipped_site["dist"]),
                                "--port", str(port), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

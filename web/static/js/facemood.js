@@ -7,7 +7,8 @@
 //   await facemood.threads                -> how many threads the runtime uses once the page has
 //                                            settled: after the first results it moves to the
 //                                            multi-threaded WASM build where the page is cross-origin
-//                                            isolated and the machine has cores to spare; 1 otherwise
+//                                            isolated (from the second visit on: sw.js) and the
+//                                            machine has cores to spare; 1 otherwise
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
 //   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], keypoints, roll, scores, label,
 //                                            detection}], ms}
@@ -92,7 +93,12 @@ async function moveToThreads() {
   try {
     const networks = [detector, model, await closeRangeDetector?.catch(() => null)].filter(Boolean);
     moveToRunningBackend(networks.flatMap((network) => network.weights()));
-    for (const network of networks) await network.warmUp(true);
+    // Each network's first run there is the slow one (new code for the browser to compile, kernels to
+    // set up): each in an idle moment of its own, so none makes a long task with another.
+    for (const network of networks) {
+      await quiet();
+      await network.warmUp(true);
+    }
   } catch (err) {
     await tf.setBackend(single);
     throw err;

@@ -52,12 +52,12 @@ function startWasm() {
 // THREADED with the same kernels, for the page to switch to when no photo is being classified
 // (facemood.js). The page starts single-threaded: on a cold load the threaded build's workers each
 // load the module while the page's own work already has both cores of a small machine busy (about
-// 90 ms later to the first result, measured). It needs a cross-origin isolated page (shared memory;
-// `build.py serve` sends the headers) and more than one core. Returns the thread count, or null where
-// it cannot run.
+// 90 ms later to the first result, measured). It needs a cross-origin isolated page (shared memory:
+// the service worker serves the page so from the second visit on, sw.js) and more than one core.
+// Returns the thread count, or null where it cannot run.
 export async function startThreadedBackend() {
-  const isolated = globalThis.crossOriginIsolated && navigator.hardwareConcurrency > 1;
-  if (!isolated || tf.getBackend() !== 'wasm' || !(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) return null;
+  const possible = globalThis.crossOriginIsolated && navigator.hardwareConcurrency > 1;
+  if (!possible || tf.getBackend() !== 'wasm' || !(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) return null;
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);  // read once, as the loader starts
   const loading = tf.initWasmModule();
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
