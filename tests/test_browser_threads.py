@@ -17,6 +17,7 @@ from test_browser import PARITY_TOLERANCE, astronaut, png_data_url
 pytestmark = pytest.mark.browser
 
 THREADED_WASM = "tfjs-backend-wasm-threaded-simd.wasm"
+THREADED_FILES = (THREADED_WASM, "tf-wasm-threads.min.js")  # the build and its glue
 STATE = """async () => ({ threads: await facemood.threads, backend: tf.getBackend(),
   backends: Object.keys(tf.engine().registry), tensors: tf.memory().numTensors,
   expected: navigator.hardwareConcurrency > 1 ? Math.min(navigator.hardwareConcurrency, 4) : 1 })"""
@@ -72,9 +73,10 @@ def test_an_isolated_page_moves_to_threads_with_the_same_results(isolated_site, 
                                        png_data_url(astronaut()))["faces"]])
     assert threaded.evaluate("tf.memory().numTensors") == single.evaluate("tf.memory().numTensors")
     assert log.errors == [] and single_log.errors == []
-    # Fetched after the page was ready, and only where the page can use it.
-    assert any(url.endswith(THREADED_WASM) for url, _ in log.requests) == (state["expected"] > 1)
-    assert not any(url.endswith(THREADED_WASM) for url, _ in single_log.requests)
+    # Fetched only where the page can use them.
+    for name in THREADED_FILES:
+        assert any(url.endswith(name) for url, _ in log.requests) == (state["expected"] > 1)
+        assert not any(url.endswith(name) for url, _ in single_log.requests)
     assert single.evaluate("facemood.threads") == 1 and single.evaluate("tf.getBackend()") == "wasm"
 
 

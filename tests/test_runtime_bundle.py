@@ -26,6 +26,11 @@ def test_the_bundle_is_a_fraction_of_the_stock_bundles(shipped_site):
     assert len(bundle) < 0.5 * stock, (len(bundle), stock)
     assert bundle.startswith(b"/**\n * TensorFlow.js 4.22.0") and b"Apache License" in bundle[:400]
     assert b"var tf=" in bundle[:1000]
+    # The multi-threaded build's glue is a file of its own, patched to use every core it counts.
+    glue = (shipped_site / "vendor" / "tf-wasm-threads.min.js").read_bytes()
+    threads = b"Math.min(navigator.hardwareConcurrency,4)"
+    assert threads + b"-1" in glue and b"2*" + threads in glue and threads not in bundle
+    assert b"useThreadedGlue" in glue
 
 
 def test_the_bundle_follows_the_models_ops(tmp_path):

@@ -2,7 +2,8 @@
 // tfjs-core without gradients, optimizers or chained ops, the graph-model loader with only the ops
 // the site's models use (op functions and the converter's op definitions), and the WASM backend
 // with only the kernels that code can ask for. About half the bytes of the three stock bundles to
-// download and, on every cold load, to parse.
+// download and, on every cold load, to parse. The multi-threaded WASM build's glue goes into a file
+// of its own beside it (THREADS_BUNDLE), which the page loads only when it moves to threads.
 //
 //   node web/runtime/bundle.mjs OUT.js MODEL.json [MODEL.json ...]
 //
@@ -77,7 +78,7 @@ function cpuFallbackNames() {
   return [...new Set([...source.matchAll(/tfjsCore\.(\w+)/g)].map(([, name]) => name))];
 }
 
-function entryModule() {
+function entryModule(standIn) {
   const core = [...new Set([...PAGE_API, ...cpuFallbackNames()])].sort();
   return [
     "import '@tensorflow/tfjs-core/dist/base_side_effects';",
@@ -87,6 +88,7 @@ function entryModule() {
     'export { wasm };',
     // A second WASM module (the multi-threaded one) is started with the backend's own loader.
     "export { init as initWasmModule } from '@tensorflow/tfjs-backend-wasm/dist/backend_wasm';",
+    `export { useThreadedGlue } from '${standIn}';`,
   ].join('\n') + '\n';
 }
 
@@ -146,6 +148,7 @@ const BANNER = `/**
 // MAX_THREADS. And the glue starts one worker per thread beyond the page's own before the module
 // counts as loaded, not a fixed 8 (each loads the module: CPU the page's own thread then lacks).
 const MAX_THREADS = 4;
+const THREADS_BUNDLE = 'tf-wasm-threads.min.js';
 function threadedGlue(source) {
   const threads = `Math.min(navigator.hardwareConcurrency,${MAX_THREADS})`;
   const patches = [
@@ -159,15 +162,41 @@ function threadedGlue(source) {
   return source;
 }
 
+// What the runtime bundle's WASM backend imports in place of the multi-threaded build's glue and
+// worker source, until THREADS_BUNDLE has handed them over (`tf.useThreadedGlue`). TF.js gives its
+// workers the factory's source text, so the stand-in's is the glue's own.
+const GLUE_STAND_IN = `let glue = null;
+export let wasmWorkerContents = '';
+export function useThreadedGlue(loaded) {
+  glue = loaded;
+  wasmWorkerContents = loaded.worker;
+}
+export default function threadedFactory(config) {
+  if (!glue) throw new Error('the multi-threaded WASM glue (${THREADS_BUNDLE}) is not loaded');
+  return glue.factory(config);
+}
+threadedFactory.toString = () => glue.factory.toString();
+`;
+
+// THREADS_BUNDLE: the glue and worker source, patched (threadedGlue), handed to the runtime bundle.
+const THREADS_ENTRY = `import factory from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
+import { wasmWorkerContents } from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
+globalThis.tf.useThreadedGlue({ factory, worker: wasmWorkerContents });
+`;
+
 export async function bundle(out, modelFiles) {
   const work = mkdtempSync(path.join(tmpdir(), 'facemood-runtime-'));
   try {
     const ops = path.join(work, 'ops.js');
     const entry = path.join(work, 'entry.js');
     const kernels = path.join(work, 'kernels.js');
+    const standIn = path.join(work, 'threads-stand-in.js');
+    const threadsEntry = path.join(work, 'threads.js');
     const graphOps = graphOpsOf(modelFiles);
     writeFileSync(ops, opsModule(opFunctions(graphOps)));
-    writeFileSync(entry, entryModule());
+    writeFileSync(entry, entryModule(standIn));
+    writeFileSync(standIn, GLUE_STAND_IN);
+    writeFileSync(threadsEntry, THREADS_ENTRY);
     const redirect = {
       name: 'facemood-runtime',
       setup(build) {
@@ -178,6 +207,12 @@ export async function bundle(out, modelFiles) {
         build.onResolve({ filter: /\/register_all_kernels$/ }, () => ({ path: kernels }));
         build.onLoad({ filter: /tfjs-converter\/dist\/operations\/op_list\/\w+\.js$/ },
           (args) => ({ contents: opDefinitions(args.path, graphOps), resolveDir: path.dirname(args.path) }));
+        build.onResolve({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd(\.worker)?\.js$/ }, () => ({ path: standIn }));
+      },
+    };
+    const patchGlue = {
+      name: 'facemood-threads',
+      setup(build) {
         build.onLoad({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd\.js$/ },
           (args) => ({ contents: threadedGlue(readFileSync(args.path, 'utf8')), loader: 'js' }));
       },
@@ -197,6 +232,8 @@ export async function bundle(out, modelFiles) {
       if ([...called].every((kernel) => registered.has(kernel))) break;
       registered = new Set([...registered, ...called]);
     }
+    await esbuild.build({ ...options, entryPoints: [threadsEntry], outfile: path.join(path.dirname(out), THREADS_BUNDLE),
+      globalName: undefined, metafile: false, plugins: [patchGlue] });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -6,6 +6,8 @@ export const tf = globalThis.tf;
 const VENDOR = new URL('../../vendor/', import.meta.url);
 // Not loaded with the page: only a browser where WASM cannot start needs it (render.py ships it).
 const CPU_FALLBACK = 'tf-backend-cpu.es2017.min.js';
+// The multi-threaded build's glue (web/runtime/bundle.mjs): loaded only when the page moves to threads.
+const THREADS_GLUE = 'tf-wasm-threads.min.js';
 
 // The multi-threaded WASM build, as a backend of its own (startThreadedBackend).
 export const THREADED = 'wasm-threads';
@@ -58,6 +60,7 @@ function startWasm() {
 export async function startThreadedBackend() {
   const possible = globalThis.crossOriginIsolated && navigator.hardwareConcurrency > 1;
   if (!possible || tf.getBackend() !== 'wasm' || !(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) return null;
+  await loadScript(new URL(THREADS_GLUE, VENDOR));
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);  // read once, as the loader starts
   const loading = tf.initWasmModule();
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
