@@ -488,13 +488,17 @@ def test_service_worker_cache_changes_with_the_build(tiny_build, tmp_path):
     assert cache_name((changed / "sw.js").read_text()) != cache_name(first)
 
 
+# An init script: every Content-Security-Policy violation the page reports, in window.__violations.
+RECORD_CSP_VIOLATIONS = """window.__violations = [];
+document.addEventListener('securitypolicyviolation',
+    e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"""
+
+
 def test_content_security_policy_holds_with_no_violation(tiny_site, browser):
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.add_init_script("""window.__violations = [];
-            document.addEventListener('securitypolicyviolation',
-                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+        page.add_init_script(RECORD_CSP_VIOLATIONS)
         log = PageLog(page)
         page.goto(tiny_site["url"])
         page.evaluate("facemood.ready.then(() => true)")

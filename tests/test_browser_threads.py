@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, PageLog, wait_until
-from test_browser import PARITY_TOLERANCE, astronaut, png_data_url
+from test_browser import PARITY_TOLERANCE, RECORD_CSP_VIOLATIONS, astronaut, png_data_url
 
 pytestmark = pytest.mark.browser
 
@@ -132,9 +132,7 @@ def test_a_second_visit_is_isolated_by_the_service_worker_online_and_offline(shi
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.add_init_script("""window.__violations = [];
-            document.addEventListener('securitypolicyviolation',
-                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+        page.add_init_script(RECORD_CSP_VIOLATIONS)
         log = PageLog(page)
         page.goto(shipped_site["url"])
         first = page.evaluate(STATE)
