@@ -247,3 +247,21 @@ def test_side_by_side_refuses_a_folder_without_a_model_and_reports_medians(tmp_p
     assert "| Time to first result, cold (median of interleaved runs) | 420.0 ms | 460.0 ms |" in table
     assert "| Per photo, one face, warm (median) | 25.0 ms | 27.0 ms |" in table
     assert "3 cold runs per model" in table
+
+
+@pytest.mark.browser
+def test_isolation_benchmark_smoke_run_gives_real_numbers(tmp_path):
+    """One short run of bench.isolation: the site served with and without the isolation headers."""
+    if not CHROMIUM.exists():
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"{CHROMIUM} not found")
+    run = subprocess.run([sys.executable, "-m", "bench.isolation", "--runs", "1", "--warm-count", "4",
+                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = json.loads((tmp_path / "isolation.json").read_text())["summary"]
+    for way in ("plain", "isolated"):
+        for key in ("first_visit_ms", "longest_task_ms", "second_visit_ms", "third_visit_ms", "per_photo_ms"):
+            assert math.isfinite(summary[way][key]) and summary[way][key] > 0, (way, key)
+        # The service worker serves later visits isolated whatever the server sends.
+        assert summary[way]["later_visits_isolated"] is True
+    assert summary["plain"]["threads"] == 1 and summary["isolated"]["threads"] >= 1
+    assert (tmp_path / "isolation.md").read_text().startswith("| metric | served without the headers |")

@@ -6,6 +6,7 @@
 // the work spent on black bars); a model with a fixed square input is letterboxed as before.
 // Boxes come back in source pixels.
 import { tf } from './runtime.js';
+import { idle } from './idle.js';
 import { loadVerifiedGraphModel } from './loader.js';
 
 const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, not faces
@@ -128,9 +129,16 @@ export async function loadFaceDetector(modelUrl) {
     weights: () => Object.values(network.weights).flat(),
     detect: (drawable, border) => detect(drawable, border).then((faces) => { warm = true; return faces; }),
     // That first run on a blank image, for when no photo is waiting to do it; 4:3 landscape, the
-    // shape most camera photos have. `again`: also when a run was made (after a backend switch).
+    // shape most camera photos have. `again`: also when a run was made (after a backend switch);
+    // then a run on a small input goes first, in a task of its own: it sets up every kernel for a
+    // fraction of the work, so that neither run holds the page for long.
     async warmUp(again = false) {
       if (warm && !again) return;
+      if (again && fixedSide < 0) {
+        const side = 2 * strides[1];
+        tf.dispose(tf.tidy(() => network.execute(tf.tensor4d(new Float32Array(side * side * 3), [1, side, side, 3]), OUTPUTS)));
+        await idle();
+      }
       const blank = new OffscreenCanvas(size, (size * 3) / 4);
       await detect({ image: blank, width: blank.width, height: blank.height });
       warm = true;

@@ -1,0 +1,149 @@
+"""What cross-origin isolation costs and earns the page, side by side in one run.
+
+Renders the site once and serves it twice on 127.0.0.1 with gzip: as a static host without the
+isolation headers serves it, and with them (`build.py serve --isolate`). In headless Chromium, over
+the photos of `bench.speed`, in rounds (plain then isolated, isolated then plain, ...):
+- a first visit, cold (fresh browser): time to the first result, and the longest main-thread task
+  until the page has settled (an isolated page moves to the multi-threaded runtime after its first
+  results);
+- a second and a third visit in the same tab (reloads), once the page's service worker controls
+  it (the worker serves the page isolated either way): time to the first result of each;
+- per photo in a warm first-visit page, and the threads it settled on.
+Writes --out/isolation.json (every run) and isolation.md (medians).
+
+    python -m bench.isolation [--runs 8] [--warm-count 40]
+"""
+import argparse
+import contextlib
+import datetime
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.browser import ROOT
+from bench.cli import run_and_print
+from common.atomic import atomic_write_bytes, atomic_write_json
+from common.errors import FacemoodError
+
+WAYS = {"plain": "served without the headers", "isolated": "served isolated (`--isolate`)"}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.isolation", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default", help="model folder")
+    parser.add_argument("--runs", type=int, default=8, help="rounds of cold runs (default 8)")
+    parser.add_argument("--warm-count", type=int, default=40, help="classifications in each warm page (default 40)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for isolation.json and .md")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warm_count < 4:
+        parser.error("--runs must be at least 1 and --warm-count at least 4")
+    if not (args.model_dir / "metadata.json").is_file():
+        parser.error(f"{args.model_dir}: not a model folder (no metadata.json)")
+    return args
+
+
+def main(argv=None):
+    return run_and_print("python -m bench.isolation", argv, parse_args, run)
+
+
+def later_visits(playwright, contender, photo, visits=3):
+    """Times to the first result of the second and later visits: the page loaded in a fresh
+    browser, then, once its service worker controls it, reloaded with the photo given the same way
+    each time."""
+    from bench import measure
+    from bench.browser import launch
+
+    browser = launch(playwright)
+    try:
+        page = browser.new_context().new_page()
+        page.add_init_script(measure.observers(contender.api, photo))
+        page.goto(contender.url, wait_until="commit")
+        times, isolated = [], []
+        for _ in range(visits - 1):
+            measure.wait_for(page, "window.__bench && window.__bench.firstResult !== null")
+            page.evaluate(f"{contender.threads}.then(() => navigator.serviceWorker.ready).then(() => true)")
+            measure.wait_for(page, "navigator.serviceWorker.controller !== null")
+            page.reload(wait_until="commit")
+            measure.wait_for(page, "window.__bench && window.__bench.firstResult !== null")
+            times.append(page.evaluate("window.__bench.firstResult"))
+            isolated.append(page.evaluate("crossOriginIsolated"))
+        return {"first_result_ms": times, "isolated": isolated}
+    finally:
+        browser.close()
+
+
+def run(args, command):
+    from playwright.sync_api import sync_playwright
+
+    from bench import composites, measure, sites
+    from web.render import render_site
+
+    runs = {way: {"first_visit": [], "later_visits": [], "warm": []} for way in WAYS}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        dist = render_site(args.model_dir, tmp / "site")
+        photos = composites.write_photos(tmp / "photos")
+        with contextlib.ExitStack() as stack:
+            pages = {way: sites.facemood(stack.enter_context(sites.served(dist, isolate=way == "isolated")))
+                     for way in WAYS}
+            playwright = stack.enter_context(sync_playwright())
+            for n in range(args.runs):
+                print(f"[{time.strftime('%H:%M:%S')}] round {n + 1}/{args.runs}", file=sys.stderr, flush=True)
+                for way in (WAYS if n % 2 == 0 else reversed(WAYS)):
+                    photo = photos[n % len(photos)]
+                    try:
+                        runs[way]["first_visit"].append(measure.cold_run(playwright, pages[way], photo))
+                        runs[way]["later_visits"].append(later_visits(playwright, pages[way], photo))
+                    except (RuntimeError, TimeoutError) as e:
+                        raise FacemoodError(f"the page {WAYS[way]} could not be measured: {e}") from None
+            for way in WAYS:
+                print(f"[{time.strftime('%H:%M:%S')}] warm page, {WAYS[way]}", file=sys.stderr, flush=True)
+                runs[way]["warm"] = measure.warm_run(playwright, pages[way], photos, count=args.warm_count)
+    report = {"command": command, "date": datetime.date.today().isoformat(), "runs": runs,
+              "summary": {way: summarize(r) for way, r in runs.items()}}
+    report["markdown"] = markdown(report["summary"], command, report["date"], args.runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "isolation.json", report)
+    atomic_write_bytes(args.out / "isolation.md", report["markdown"].encode())
+    return report
+
+
+def summarize(runs):
+    first, later, warm = runs["first_visit"], runs["later_visits"], runs["warm"]
+    return {
+        "first_visit_ms": statistics.median(r["first_result_ms"] for r in first),
+        "longest_task_ms": statistics.median(r["longest_task_after_load_ms"] for r in first),
+        "worst_task_ms": max(r["longest_task_after_load_ms"] for r in first),
+        "second_visit_ms": statistics.median(r["first_result_ms"][0] for r in later),
+        "third_visit_ms": statistics.median(r["first_result_ms"][1] for r in later),
+        "later_visits_isolated": all(all(r["isolated"]) for r in later),
+        "per_photo_ms": statistics.median(warm["ms"]),
+        "threads": warm["threads"],
+    }
+
+
+def markdown(summary, command, date, runs):
+    plain, isolated = summary["plain"], summary["isolated"]
+    rows = [
+        ("First visit: time to the first result, cold (median)", "{first_visit_ms:.0f} ms"),
+        ("First visit: longest main-thread task after load, until settled (median; worst)",
+         "{longest_task_ms:.0f} ms ({worst_task_ms:.0f})"),
+        ("Second visit (a reload once the service worker controls the page): time to the first result (median)",
+         "{second_visit_ms:.0f} ms"),
+        ("Third visit (another reload): time to the first result (median)", "{third_visit_ms:.0f} ms"),
+        ("Second and third visits cross-origin isolated", "{later_visits_isolated}"),
+        ("Per photo, one face, warm, first visit (median; threads)", "{per_photo_ms:.1f} ms ({threads})"),
+    ]
+    lines = [f"| metric | {WAYS['plain']} | {WAYS['isolated']} |", "|---|---|---|"]
+    lines += [f"| {title} | {cell.format(**plain)} | {cell.format(**isolated)} |" for title, cell in rows]
+    return "\n".join(lines) + (
+        f"\n\n`{command}` on {date}: {runs} rounds, the two ways in alternating order; each round one cold first "
+        "visit per way (fresh Chromium, the photo given the moment the page listens, as in `bench.speed`) and one "
+        "first, second and third visit in another fresh browser; then one warm page per way.\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
