@@ -259,8 +259,9 @@ def test_isolation_benchmark_smoke_run_gives_real_numbers(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads((tmp_path / "isolation.json").read_text())["summary"]
     for way in ("plain", "isolated"):
-        for key in ("first_visit_ms", "longest_task_ms", "second_visit_ms", "third_visit_ms", "per_photo_ms"):
+        for key in ("first_visit_ms", "second_visit_ms", "third_visit_ms", "per_photo_ms"):
             assert math.isfinite(summary[way][key]) and summary[way][key] > 0, (way, key)
+        assert 0 <= summary[way]["longest_task_ms"] <= summary[way]["worst_task_ms"] < 10_000
         # The service worker serves later visits isolated whatever the server sends.
         assert summary[way]["later_visits_isolated"] is True
     assert summary["plain"]["threads"] == 1 and summary["isolated"]["threads"] >= 1

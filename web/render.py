@@ -132,8 +132,8 @@ def _write_service_worker(env, site):
         digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         files += ["./", relative] if relative == "index.html" else [relative]
     # The WASM builds and the JS fallback are alternatives: the worker precaches the WASM builds this
-    # browser runs (it tests for SIMD as TF.js does, and for cross-origin isolation) and caches
-    # anything else when first fetched.
+    # browser runs (it tests for SIMD and for threads as TF.js does) and caches anything else when
+    # first fetched.
     optional = {f"vendor/{Path(p).name}" for p in RUNTIME_WASM + RUNTIME_FALLBACK}
     wasm = dict(zip(["plain", "simd", "threaded"], (f"vendor/{Path(p).name}" for p in RUNTIME_WASM)))
     (site / "sw.js").write_text(env.get_template("sw.js.j2").render(

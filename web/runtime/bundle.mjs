@@ -142,13 +142,15 @@ const BANNER = `/**
  * Licensed under the Apache License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0).
  */`;
 
+// The multi-threaded build's glue, written beside the runtime bundle (runtime.js loads it by name).
+const THREADS_BUNDLE = 'tf-wasm-threads.min.js';
+
 // The multi-threaded build's Emscripten glue, changed in two places. XNNPACK's thread pool is given
 // half the logical cores it is told of (TF.js assumes two hyper-threads per core), which on a 2-core
 // machine is one thread: so it is told twice the count it should use, all logical cores up to
 // MAX_THREADS. And the glue starts one worker per thread beyond the page's own before the module
 // counts as loaded, not a fixed 8 (each loads the module: CPU the page's own thread then lacks).
 const MAX_THREADS = 4;
-const THREADS_BUNDLE = 'tf-wasm-threads.min.js';
 function threadedGlue(source) {
   const threads = `Math.min(navigator.hardwareConcurrency,${MAX_THREADS})`;
   const patches = [
