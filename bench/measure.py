@@ -14,6 +14,7 @@ entries, so Playwright's round trips never count.
 import base64
 import json
 import mimetypes
+import statistics
 import time
 from pathlib import Path
 
@@ -193,6 +194,17 @@ def warm_run(playwright, contender, photos, count=100, skip=3, second_visit=Fals
         return {**result, "threads": threads}
     finally:
         browser.close()
+
+
+def warm_pages(playwright, contender, photos, count, pages, second_visit=False):
+    """warm_run in `pages` fresh browsers one after another, pooled. A whole page's run can be slowed
+    by a busy spell of this shared machine (a multi-threaded page most: its worker waits for the
+    second core), so the median is taken over several. Live tensors are the first page's;
+    `tensors_grew` says whether any page's grew, `page_medians` keeps each page's median."""
+    runs = [warm_run(playwright, contender, photos, count, second_visit=second_visit) for _ in range(pages)]
+    pooled = {key: [value for run in runs for value in run[key]] for key in ("ms", "classify_only_ms", "faces")}
+    return {**runs[0], **pooled, "page_medians": [statistics.median(run["ms"]) for run in runs],
+            "tensors_grew": any(run["tensors_after_n"] != run["tensors_after_1"] for run in runs)}
 
 
 def webcam_fps(playwright, contender, video, seconds=4.0):

@@ -5,7 +5,8 @@ WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headles
 cold runs (fresh browser, a photo given from inside the page in the task after the page's script
 has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
---warm-count classifications, then of facemood's expression model alone; live tensors after the
+--warm-count classifications in each of --warm-pages pages, pooled, then of facemood's expression
+model alone; live tensors after the
 first and the last; for facemood also on a second visit, as its service worker serves the page)
 and the webcam mode on
 a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
@@ -40,13 +41,15 @@ def parse_args(argv):
                         help="facemood's classifications in the warm page (default 100: the tensor-leak check)")
     parser.add_argument("--peer-warm-count", type=int, default=20,
                         help="face-api's warm classifications (default 20; its WebGL backend takes seconds each here)")
+    parser.add_argument("--warm-pages", type=int, default=3,
+                        help="warm pages per page and visit, each in a fresh browser, pooled (default 3)")
     parser.add_argument("--webcam-seconds", type=float, default=4.0, help="webcam measuring window (default 4)")
     parser.add_argument("--only", choices=CONTENDERS, action="append",
                         help="measure only this page (repeatable); the default is all three")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for speed.json and speed.md")
     args = parser.parse_args(argv)
-    if args.runs < 1 or min(args.warm_count, args.peer_warm_count) < 4:
-        parser.error("--runs must be at least 1, --warm-count and --peer-warm-count at least 4")
+    if args.runs < 1 or args.warm_pages < 1 or min(args.warm_count, args.peer_warm_count) < 4:
+        parser.error("--runs and --warm-pages must be at least 1, --warm-count and --peer-warm-count at least 4")
     return args
 
 
@@ -98,11 +101,12 @@ def run(args, command="python -m bench.speed"):
                 if contender.name in failures:
                     continue
                 count = args.warm_count if contender.name == "facemood" else args.peer_warm_count
-                progress(f"{contender.title}: {count} warm classifications")
-                warm[contender.name] = measure.warm_run(playwright, contender, photos, count)
+                progress(f"{contender.title}: {count} warm classifications in each of {args.warm_pages} pages")
+                warm[contender.name] = measure.warm_pages(playwright, contender, photos, count, args.warm_pages)
                 if contender.returns:
-                    progress(f"{contender.title}: {count} warm classifications on a second visit")
-                    second[contender.name] = measure.warm_run(playwright, contender, photos, count, second_visit=True)
+                    progress(f"{contender.title}: the same on a second visit")
+                    second[contender.name] = measure.warm_pages(playwright, contender, photos, count, args.warm_pages,
+                                                                 second_visit=True)
                 progress(f"{contender.title}: webcam")
                 fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
     summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name))
@@ -113,6 +117,7 @@ def run(args, command="python -m bench.speed"):
     meta = {
         "command": command,
         "date": datetime.date.today().isoformat(), "runs": args.runs, "warm_count": args.warm_count,
+        "warm_pages": args.warm_pages,
         "peer_warm_count": args.peer_warm_count,
         "webcam_seconds": args.webcam_seconds, "cpus": os.cpu_count(), "load_before": load_before,
         "load_after": os.getloadavg()[0], "chromium": chromium_version(), "faceapi_version": faceapi_version(),

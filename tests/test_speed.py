@@ -203,7 +203,7 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
     if not CHROMIUM.exists():  # as launch_chromium: a failure under CI, never a silent skip there
         (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"{CHROMIUM} not found")
     # Its own process: Playwright's sync API allows one driver per process, and the session has one.
-    run = subprocess.run([sys.executable, "-m", "bench.speed", "--runs", "1", "--warm-count", "4",
+    run = subprocess.run([sys.executable, "-m", "bench.speed", "--runs", "1", "--warm-count", "4", "--warm-pages", "2",
                           "--peer-warm-count", "4", "--webcam-seconds", "1", "--only", "facemood",
                           "--only", "faceapi_wasm", "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -227,6 +227,7 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
     assert ours["threads"] == 1 and ours["threads_second_visit"] >= 1
     assert math.isfinite(ours["per_image_second_visit_ms"]) and ours["per_image_second_visit_ms"] > 0
     assert result["summary"]["faceapi_wasm"]["per_image_second_visit_ms"] is None
+    assert len(ours["per_page_ms"]) == len(ours["per_page_second_visit_ms"]) == 2 and ours["tensors_grew"] is False
     assert result["summary"]["faceapi_wasm"]["classify_only_ms"] is None
     assert {row["id"] for row in result["targets"]} >= {"first_result", "per_image", "per_image_second_visit",
                                                         "classify_only", "webcam",
