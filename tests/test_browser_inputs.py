@@ -3,6 +3,7 @@ transparent, CMYK, huge, pasted, many at once, undecodable."""
 import base64
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -171,6 +172,7 @@ def test_no_tensor_leaks_over_a_hundred_classifications(page):
     from test_browser import png_data_url
 
     counts = page.evaluate("""async (url) => {
+        await facemood.threads;  // settled: the detector's prepared copies are made (faces.js)
         const blob = await (await fetch(url)).blob();
         await facemood.classify(blob);
         const first = tf.memory().numTensors;
@@ -178,3 +180,34 @@ def test_no_tensor_leaks_over_a_hundred_classifications(page):
         return [first, tf.memory().numTensors];
     }""", png_data_url(astronaut()))
     assert counts[0] == counts[1]
+
+
+def test_photos_of_many_shapes_in_any_order_give_the_same_faces(page):
+    """The detector keeps a set-up copy per input shape, the four most recently used (faces.js,
+    copies.js): five shapes, given in turn and then in reverse, are more than it keeps, so copies are
+    dropped and made again. Every photo's faces stay the same and the tensors do not grow."""
+    from test_browser import png_data_url
+
+    head = Image.fromarray(astronaut()).crop((110, 20, 340, 250))
+    photos = []
+    for size in [(800, 600), (600, 800), (700, 700), (960, 540), (900, 450)]:
+        photo = Image.new("RGB", size, (90, 110, 100))
+        photo.paste(head, ((size[0] - head.width) // 2, (size[1] - head.height) // 2))
+        photos.append(png_data_url(np.asarray(photo)))
+    runs = page.evaluate("""async (urls) => {
+        await facemood.threads;
+        const blobs = await Promise.all(urls.map(async (url) => (await fetch(url)).blob()));
+        const faces = async (order) => {
+          const out = [];
+          for (const i of order) out[i] = (await facemood.classify(blobs[i])).faces.map((f) => [f.box, f.scores]);
+          return out;
+        };
+        const first = await faces([0, 1, 2, 3, 4]);
+        const tensors = tf.memory().numTensors;
+        const again = await faces([4, 3, 2, 1, 0, 0, 2, 4]);
+        return { first, again, tensors, after: tf.memory().numTensors };
+    }""", photos)
+    assert [len(faces) for faces in runs["first"]] == [1] * 5
+    assert runs["again"] == runs["first"]
+    assert runs["after"] == runs["tensors"]
+    assert page.log.errors == []

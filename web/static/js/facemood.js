@@ -110,10 +110,15 @@ async function moveToThreads() {
 async function quiet() {
   do await idle(); while (waiting > 0);
 }
-const threads = ready.then(() => moveToThreads().catch((err) => {
-  console.warn(`staying single-threaded: ${err.message}`);
-  return 1;
-}), () => 1);
+// Once the page has its backend for good: the detector's copies for photos either way up (faces.js).
+const threads = ready.then(async () => {
+  const count = await moveToThreads().catch((err) => {
+    console.warn(`staying single-threaded: ${err.message}`);
+    return 1;
+  });
+  await detector.prepare(quiet).catch((err) => console.warn(`detector copies not prepared: ${err.message}`));
+  return count;
+}, () => 1);
 
 function named(probabilities) {
   const labels = model.metadata.labels;

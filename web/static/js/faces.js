@@ -7,11 +7,14 @@
 // Boxes come back in source pixels.
 import { tf } from './runtime.js';
 import { idle } from './idle.js';
-import { loadVerifiedGraphModel } from './loader.js';
+import { loadVerifiedArtifacts } from './loader.js';
+import { buildGraphModel, networkCopies } from './copies.js';
 
 const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, not faces
 const MAX_OVERLAP = 0.3;    // IoU above which two boxes are the same face
 const OUTPUTS = ['Identity:0', 'Identity_1:0', 'Identity_2:0', 'Identity_3:0'];
+// Copies of the network kept, one per input shape (copies.js says why).
+const SHAPES_KEPT = 4;
 
 // BlazeFace's anchors: one grid per output stride, `perCell` anchors per cell, centres in pixels,
 // row by row as the network flattens its grids. Both models have two grids with strides of a 16th
@@ -47,11 +50,14 @@ function suppressOverlaps(candidates) {
 }
 
 export async function loadFaceDetector(modelUrl) {
-  const network = await loadVerifiedGraphModel(modelUrl);
-  const fixedSide = network.inputs[0].shape[1];  // -1 once opened to any size
-  const size = network.metadata?.trained_input_size ?? fixedSide;
+  const artifacts = await loadVerifiedArtifacts(modelUrl);
+  const first = buildGraphModel(artifacts);
+  const fixedSide = first.inputs[0].shape[1];  // -1 once opened to any size
+  const size = first.metadata?.trained_input_size ?? fixedSide;
   const strides = [size / 16, size / 8];
   const anchorsByShape = new Map();
+  const copies = networkCopies(artifacts, SHAPES_KEPT, first);
+  const networkFor = (width, height) => copies.get(`${width}x${height}`);
   let canvas = null;
 
   // The network's input for a width x height image: the longer side at `size`, the shorter one
@@ -60,6 +66,12 @@ export async function loadFaceDetector(modelUrl) {
     if (fixedSide > 0) return [size, size];
     const side = (v) => Math.min(size, Math.ceil((v * size) / Math.max(width, height) / strides[1]) * strides[1]);
     return [side(width), side(height)];
+  }
+
+  // The network's outputs for `rgb` (width x height).
+  function run(rgb, width, height) {
+    const network = networkFor(width, height);  // outside tidy(), which would dispose a new copy's weights
+    return tf.tidy(() => network.execute(tf.tensor4d(rgb, [1, height, width, 3]), OUTPUTS));
   }
 
   // Faces in `drawable` as [{box: [x, y, w, h], score, keypoints: [[x, y] x 6]}], largest score first.
@@ -98,7 +110,7 @@ export async function loadFaceDetector(modelUrl) {
       rgb[j + 1] = data[i + 1] / 127.5 - 1;
       rgb[j + 2] = data[i + 2] / 127.5 - 1;
     }
-    const outputs = tf.tidy(() => network.execute(tf.tensor4d(rgb, [1, inputHeight, inputWidth, 3]), OUTPUTS));
+    const outputs = run(rgb, inputWidth, inputHeight);
     const [logits16, logits32, boxes16, boxes32] = await Promise.all(outputs.map((t) => t.data()));
     tf.dispose(outputs);
     const logits = [...logits16, ...logits32];
@@ -124,24 +136,53 @@ export async function loadFaceDetector(modelUrl) {
     return suppressOverlaps(candidates);
   }
 
+  // A run on zeros, for the work a network's first run at a shape does (compiling kernels, packing
+  // weights, setting each layer up), not for its answer.
+  function runBlank(network, width, height) {
+    tf.dispose(tf.tidy(() => network.execute(tf.tensor4d(new Float32Array(width * height * 3), [1, height, width, 3]), OUTPUTS)));
+  }
+
+  // The copy for width x height set up, in two tasks with `pause` between them: first a run on a
+  // small input, which does most of that work for a fraction of the time, then one at the shape.
+  // Neither holds the page for long.
+  async function warmCopy(width, height, pause) {
+    if (fixedSide < 0) {
+      runBlank(networkFor(width, height), 2 * strides[1], 2 * strides[1]);
+      await pause();
+    }
+    runBlank(networkFor(width, height), width, height);
+  }
+
   let warm = false;  // after the first run, the slow one (it compiles kernels and allocates memory)
   return {
-    weights: () => Object.values(network.weights).flat(),
+    weights: () => copies.all().flatMap((network) => Object.values(network.weights).flat()),
     detect: (drawable, border) => detect(drawable, border).then((faces) => { warm = true; return faces; }),
     // That first run on a blank image, for when no photo is waiting to do it; 4:3 landscape, the
-    // shape most camera photos have. `again`: also when a run was made (after a backend switch);
-    // then a run on a small input goes first, in a task of its own: it sets up every kernel for a
-    // fraction of the work, so that neither run holds the page for long.
+    // shape most camera photos have. `again`: also when runs were made (after a switch to another
+    // backend): then every copy is set up again, each in tasks of its own (warmCopy).
     async warmUp(again = false) {
       if (warm && !again) return;
-      if (again && fixedSide < 0) {
-        const side = 2 * strides[1];
-        tf.dispose(tf.tidy(() => network.execute(tf.tensor4d(new Float32Array(side * side * 3), [1, side, side, 3]), OUTPUTS)));
-        await idle();
+      if (again && copies.keys().length > 0) {
+        for (const key of copies.keys()) {
+          const [width, height] = key.split('x').map(Number);
+          await warmCopy(width, height, idle);
+          await idle();
+        }
+        return;
       }
       const blank = new OffscreenCanvas(size, (size * 3) / 4);
       await detect({ image: blank, width: blank.width, height: blank.height });
       warm = true;
+    },
+    // Copies for camera photos both ways up (4:3 landscape and portrait), set up ahead, with
+    // `pause` (an idle moment) before each task: so the first photo of such a shape does not wait
+    // for that work.
+    async prepare(pause = idle) {
+      for (const [width, height] of [inputShape(4, 3), inputShape(3, 4)]) {
+        if (copies.has(`${width}x${height}`)) continue;
+        await pause();
+        await warmCopy(width, height, pause);
+      }
     },
   };
 }

@@ -2,6 +2,7 @@
 // (SHA-256 of each model file, written when the site was built). A truncated or altered shard
 // is refused with a clear message instead of producing wrong predictions.
 import { startBackend, tf } from './runtime.js';
+import { buildGraphModel } from './copies.js';
 
 const SITE_ROOT = new URL('../../', import.meta.url);
 let manifest = null;
@@ -35,7 +36,8 @@ export async function verifiedFetch(url) {
   return bytes;
 }
 
-export async function loadVerifiedGraphModel(modelUrl) {
+// A graph model's files, checked, as TF.js model artifacts (copies.js builds networks from them).
+export async function loadVerifiedArtifacts(modelUrl) {
   const spec = JSON.parse(new TextDecoder().decode(await verifiedFetch(modelUrl)));
   const groups = spec.weightsManifest;
   const buffers = await Promise.all(groups.flatMap((g) => g.paths.map((p) => verifiedFetch(new URL(p, modelUrl)))));
@@ -57,5 +59,9 @@ export async function loadVerifiedGraphModel(modelUrl) {
   };
   // Downloading and checking never waited for the runtime; building the network does.
   await startBackend();
-  return tf.loadGraphModel(tf.io.fromMemory(artifacts));
+  return artifacts;
+}
+
+export async function loadVerifiedGraphModel(modelUrl) {
+  return buildGraphModel(await loadVerifiedArtifacts(modelUrl));
 }
