@@ -1,7 +1,7 @@
 // Loads a TF.js graph model only after checking every file against the site's integrity.json
 // (SHA-256 of each model file, written when the site was built). A truncated or altered shard
 // is refused with a clear message instead of producing wrong predictions.
-import { startBackend, tf } from './runtime.js';
+import { startBackend } from './runtime.js';
 import { buildGraphModel } from './copies.js';
 
 const SITE_ROOT = new URL('../../', import.meta.url);
