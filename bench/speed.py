@@ -47,6 +47,9 @@ def parse_args(argv):
     parser.add_argument("--only", choices=CONTENDERS, action="append",
                         help="measure only this page (repeatable); the default is all three")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for speed.json and speed.md")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: write speed.md (and speed.json's figures) again from the runs in "
+                             "--out/speed.json, as this version of the report sums them up")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm_pages < 1 or min(args.warm_count, args.peer_warm_count) < 4:
         parser.error("--runs and --warm-pages must be at least 1, --warm-count and --peer-warm-count at least 4")
@@ -62,6 +65,8 @@ def main(argv=None):
 
 
 def run(args, command="python -m bench.speed"):
+    if args.render_only:
+        return render_again(args.out)
     from playwright.sync_api import sync_playwright
 
     from bench import composites, measure, report, sites
@@ -122,6 +127,7 @@ def run(args, command="python -m bench.speed"):
         "webcam_seconds": args.webcam_seconds, "cpus": os.cpu_count(), "load_before": load_before,
         "load_after": os.getloadavg()[0], "chromium": chromium_version(), "faceapi_version": faceapi_version(),
         "faceapi_input_size": 416, "seconds": round(time.time() - started, 1), "photos": [p.name for p in photos],
+        "first_result_ratio_interval": report.first_result_interval(summaries, cold),
     }
     markdown = report.markdown(summaries, rows, {c.name: c.title for c in chosen}, meta)
     result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
@@ -130,6 +136,27 @@ def run(args, command="python -m bench.speed"):
     atomic_write_json(args.out / "speed.json", result)
     atomic_write_bytes(args.out / "speed.md", markdown.encode())
     progress(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'} in {meta['seconds']:.0f} s")
+    return result
+
+
+def render_again(out):
+    """speed.md and the summed-up figures of out/speed.json again from its runs, nothing measured."""
+    from bench import report, sites
+
+    path = out / "speed.json"
+    if not path.is_file():
+        raise FacemoodError(f"{path}: no benchmark run to render; run `python -m bench.speed` first")
+    result = json.loads(path.read_text())
+    cold = result["cold_runs"]
+    titles = {c.name: c.title for c in (sites.facemood(""), sites.faceapi("", "wasm"), sites.faceapi("", "webgl"))
+              if c.name in cold}
+    summaries = result["summary"]
+    meta = {**result["meta"], "first_result_ratio_interval": report.first_result_interval(summaries, cold)}
+    markdown = report.markdown(summaries, report.compare(summaries), titles, meta)
+    result.update(meta=meta, targets=report.compare(summaries), markdown=markdown)
+    atomic_write_json(path, result)
+    atomic_write_bytes(out / "speed.md", markdown.encode())
+    progress(f"wrote {path} and {out / 'speed.md'} again from the runs in {path}")
     return result
 
 

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -234,6 +235,36 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
                                                         "bytes_gzip", "longest_task", "tensors"}
     table = (tmp_path / "speed.md").read_text()
     assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
+    # Rendered again from its runs, measuring nothing: the same table (one run: no interval to add).
+    again = subprocess.run([sys.executable, "-m", "bench.speed", "--render-only", "--out", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "speed.md").read_text() == table
+    assert json.loads((tmp_path / "speed.json").read_text())["summary"] == result["summary"]
+
+
+def test_first_result_ratio_interval_is_a_seeded_paired_bootstrap():
+    from bench import report
+
+    # Every pair at the same ratio: nothing to be unsure of.
+    assert report.ratio_interval([100, 200, 300], [150, 300, 450]) == pytest.approx((1.5, 1.5))
+    ours = [300, 310, 290, 305, 350, 298, 320, 301, 315]
+    theirs = [390, 400, 380, 410, 420, 385, 395, 402, 388]
+    low, high = report.ratio_interval(ours, theirs)
+    assert low < statistics.median(theirs) / statistics.median(ours) < high < low + 0.3
+    assert report.ratio_interval(ours, theirs) == (low, high)
+    assert report.ratio_interval(ours[:2], theirs[:2]) is None
+    cold = {"facemood": [{"first_result_ms": v} for v in ours], "faceapi_wasm": [{"first_result_ms": v} for v in theirs],
+            "faceapi_webgl": [{"first_result_ms": 10 * v} for v in theirs]}
+    summaries = {name: {"first_result_ms": statistics.median(r["first_result_ms"] for r in runs)} for name, runs in cold.items()}
+    assert report.first_result_interval(summaries, cold) == {"peer": "faceapi_wasm", "low": low, "high": high}
+
+
+def test_render_only_without_a_run_says_so(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "bench.speed", "--render-only", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "no benchmark run to render" in run.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_side_by_side_refuses_a_folder_without_a_model_and_reports_medians(tmp_path, capsys):
