@@ -183,9 +183,9 @@ def test_no_tensor_leaks_over_a_hundred_classifications(page):
 
 
 def test_photos_of_many_shapes_in_any_order_give_the_same_faces(page):
-    """The detector keeps a set-up copy per input shape, the four most recently used (faces.js,
-    copies.js): five shapes, given in turn and then in reverse, are more than it keeps, so copies are
-    dropped and made again. Every photo's faces stay the same and the tensors do not grow."""
+    """The detector keeps a set-up copy per input shape for four shapes; a fifth borrows one and sets
+    it up again (faces.js, copies.js). Five shapes, given in turn and then in reverse, each get the
+    same faces every time, and the tensors do not grow."""
     from test_browser import png_data_url
 
     head = Image.fromarray(astronaut()).crop((110, 20, 340, 250))

@@ -15,8 +15,11 @@ export function buildGraphModel(artifacts) {
   return network;
 }
 
-// Copies for the `kept` most recently used keys (input shapes), made when first asked for and
-// disposed when dropped; `first`, an already built network, serves the first key asked for.
+// Copies for the first `kept` keys (input shapes) asked for, made when first asked for; `first`, an
+// already built network, serves the first key. Beyond them a key borrows the least recently used
+// copy, which is set up again for it, as the one network always was: a new copy's first run costs
+// more than that (about 15 ms against 3 here: it builds and packs its weights), so dropping copies
+// to make new ones made photos of more shapes than `kept`, in turn, slower than one network.
 export function networkCopies(artifacts, kept, first = null) {
   let unbound = first;
   const copies = new Map();  // key -> network, the least recently used first
@@ -25,14 +28,11 @@ export function networkCopies(artifacts, kept, first = null) {
       let network = copies.get(key);
       if (network) {
         copies.delete(key);
+      } else if (copies.size >= kept) {
+        return copies.values().next().value;
       } else {
         network = unbound ?? buildGraphModel(artifacts);
         unbound = null;
-        if (copies.size >= kept) {
-          const [oldest, old] = copies.entries().next().value;
-          copies.delete(oldest);
-          old.dispose();
-        }
       }
       copies.set(key, network);
       return network;

@@ -13,7 +13,7 @@ import { buildGraphModel, networkCopies } from './copies.js';
 const MIN_SCORE = 0.6;      // below this BlazeFace mostly fires on textures, not faces
 const MAX_OVERLAP = 0.3;    // IoU above which two boxes are the same face
 const OUTPUTS = ['Identity:0', 'Identity_1:0', 'Identity_2:0', 'Identity_3:0'];
-// Copies of the network kept, one per input shape (copies.js says why).
+// Copies of the network, one per input shape, for this many shapes (copies.js says why).
 const SHAPES_KEPT = 4;
 
 // BlazeFace's anchors: one grid per output stride, `perCell` anchors per cell, centres in pixels,
