@@ -152,8 +152,9 @@ def render_again(out):
               if c.name in cold}
     summaries = result["summary"]
     meta = {**result["meta"], "first_result_ratio_interval": report.first_result_interval(summaries, cold)}
-    markdown = report.markdown(summaries, report.compare(summaries), titles, meta)
-    result.update(meta=meta, targets=report.compare(summaries), markdown=markdown)
+    rows = report.compare(summaries)
+    markdown = report.markdown(summaries, rows, titles, meta)
+    result.update(meta=meta, targets=rows, markdown=markdown)
     atomic_write_json(path, result)
     atomic_write_bytes(out / "speed.md", markdown.encode())
     progress(f"wrote {path} and {out / 'speed.md'} again from the runs in {path}")
