@@ -5,8 +5,8 @@ convolutions and fuses bias + ReLU6, so the browser runs fewer, faster ops, and 
 only tfjs-core + tfjs-converter (no tfjs-layers). Keras 3 configs are never involved.
 
 Story: load model.h5 + metadata -> fold the grey-to-RGB copy into the first convolution
-(convert/grey_stem.py) -> convert with tensorflowjs into a temporary folder ->
-run the converted graph (de-quantized weights) on val/test -> write tfjs/, metadata and metrics,
+(convert/grey_stem.py) -> convert with tensorflowjs into a temporary folder -> rewrite its graph
+into fewer ops (convert/lean_graph.py) -> run the converted graph (de-quantized weights) on val/test -> write tfjs/, metadata and metrics,
 swapping the whole model folder at once.
 """
 import hashlib
@@ -22,6 +22,7 @@ from common.errors import FacemoodError
 from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
 from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
 from convert.grey_stem import with_grey_stem
+from convert.lean_graph import lean_tfjs_dir
 from train.keras_env import tf
 from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
@@ -89,7 +90,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
                     weight_shard_size_bytes=4 * 1024 * 1024)
             except (ValueError, OSError) as e:
                 raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
+        removed = lean_tfjs_dir(out)
+        _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
         metadata["tfjs"] = _describe_shards(out, quantize)
+        metadata["tfjs"]["ops_removed"] = removed
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
         if dataset is not None:
             _say(progress, "measuring the converted model on the validation and test splits ...")

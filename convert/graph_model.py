@@ -23,10 +23,11 @@ ACTIVATIONS = {
 class GraphModel:
     """Callable: float32 batch (n, h, w, c) -> outputs of the model's single output tensor."""
 
-    def __init__(self, tfjs_dir):
+    def __init__(self, tfjs_dir, spec=None):
+        """`spec`: a model.json dict to run instead of the folder's own (its shards still read there)."""
         tfjs_dir = Path(tfjs_dir)
         try:
-            spec = json.loads((tfjs_dir / "model.json").read_text())
+            spec = spec or json.loads((tfjs_dir / "model.json").read_text())
             self.weights = read_weights(spec["weightsManifest"], str(tfjs_dir), flatten=True)
         except (OSError, ValueError, KeyError) as e:
             raise FacemoodError(f"{tfjs_dir}: cannot read TF.js graph model ({e})") from None

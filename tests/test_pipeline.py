@@ -1,4 +1,5 @@
 """The whole build on generated data: train -> convert -> site, through build.py as a user runs it."""
+import base64
 import json
 
 import numpy as np
@@ -104,6 +105,18 @@ def test_the_page_gets_the_grey_face_straight_into_the_first_convolution(tiny_bu
     assert stem[0]["quantization"]["dtype"] == "float16"
     assert all(w["quantization"]["dtype"] == "uint8" for w in kernels if w is not stem[0])
 
+
+
+def test_the_shipped_graph_pads_inside_its_convolutions(tiny_build):
+    """convert/lean_graph.py ran on the pipeline's graph: MobileNetV2's hand-made pads before its
+    strided convolutions became the convolutions' own padding (tests/test_lean_graph.py checks
+    the outputs)."""
+    spec = json.loads((tiny_build["model_dir"] / "tfjs" / "model.json").read_text())
+    metadata = json.loads((tiny_build["model_dir"] / "metadata.json").read_text())
+    nodes = spec["modelTopology"]["node"]
+    assert not [n for n in nodes if n["op"] == "Pad"]
+    explicit = [n for n in nodes if base64.b64decode(n.get("attr", {}).get("padding", {}).get("s", "")) == b"EXPLICIT"]
+    assert len(explicit) == metadata["tfjs"]["ops_removed"] > 0
 
 def test_convert_refuses_other_data(tiny_build, tmp_path):
     other = faces.write_class_folders(tmp_path / "other", per_class=9)
