@@ -145,6 +145,25 @@ def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
     assert log.errors == []
 
 
+def test_float16_weights_decode_exactly_weight_after_weight(tiny_site, open_page):
+    """The runtime bundle makes tfjs-core's float16 decoder once (web/runtime/bundle.mjs): weights
+    decoded one after another with it still come out exactly (the photo detector's are float16)."""
+    first = np.array([1.5, -2.25, 1e-4, 65504, -0.5, 0.0], np.float16)
+    second = np.array([3.140625, -1e-3, 7.0], np.float16)
+    page, log = open_page(tiny_site["url"])
+    decoded = page.evaluate("""(bytes) => {
+        const specs = [{name: 'first', shape: [6], dtype: 'float32', quantization: {dtype: 'float16'}},
+                       {name: 'second', shape: [3], dtype: 'float32', quantization: {dtype: 'float16'}}];
+        const weights = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
+        const out = {};
+        for (const [name, tensor] of Object.entries(weights)) { out[name] = Array.from(tensor.dataSync()); tensor.dispose(); }
+        return out;
+    }""", list(first.tobytes() + second.tobytes()))
+    assert decoded["first"] == first.astype(np.float32).tolist()
+    assert decoded["second"] == second.astype(np.float32).tolist()
+    assert log.errors == []
+
+
 def test_every_kind_of_source_gives_the_same_scores(tiny_site, open_page):
     page, log = open_page(tiny_site["url"])
     url = png_data_url(np.asarray(faces.face("smile", 48, seed=5)))

@@ -180,6 +180,19 @@ export default function threadedFactory(config) {
 threadedFactory.toString = () => glue.factory.toString();
 `;
 
+// tfjs-core's float16 weight decoder builds its lookup tables (2,048 + 64 + 64 entries) afresh for
+// every float16 weight it decodes: 106 times for the photo detector's shards, on the page's main
+// thread while it loads. The tables are constants, so the decoder is made once.
+function float16DecoderOnce(source) {
+  const from = 'export function getFloat16Decoder() {';
+  if (source.split(from).length !== 2) throw new Error(`unexpected TF.js io_utils: no single "${from}"`);
+  return source.replace(from, `let float16Decoder = null;
+export function getFloat16Decoder() {
+    return float16Decoder ??= makeFloat16Decoder();
+}
+function makeFloat16Decoder() {`);
+}
+
 // THREADS_BUNDLE: the glue and worker source, patched (threadedGlue), handed to the runtime bundle.
 const THREADS_ENTRY = `import factory from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
 import { wasmWorkerContents } from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
@@ -210,6 +223,8 @@ export async function bundle(out, modelFiles) {
         build.onLoad({ filter: /tfjs-converter\/dist\/operations\/op_list\/\w+\.js$/ },
           (args) => ({ contents: opDefinitions(args.path, graphOps), resolveDir: path.dirname(args.path) }));
         build.onResolve({ filter: /wasm-out\/tfjs-backend-wasm-threaded-simd(\.worker)?\.js$/ }, () => ({ path: standIn }));
+        build.onLoad({ filter: /tfjs-core\/dist\/io\/io_utils\.js$/ },
+          (args) => ({ contents: float16DecoderOnce(readFileSync(args.path, 'utf8')), loader: 'js', resolveDir: path.dirname(args.path) }));
       },
     };
     const patchGlue = {
