@@ -6,8 +6,8 @@ only tfjs-core + tfjs-converter (no tfjs-layers). Keras 3 configs are never invo
 
 Story: load model.h5 + metadata -> fold the grey-to-RGB copy into the first convolution
 (convert/grey_stem.py) -> convert with tensorflowjs into a temporary folder -> rewrite its graph
-into fewer ops (convert/lean_graph.py) -> run the converted graph (de-quantized weights) on val/test -> write tfjs/, metadata and metrics,
-swapping the whole model folder at once.
+into fewer ops (convert/lean_graph.py) -> run the converted graph (de-quantized weights) on
+val/test -> write tfjs/, metadata and metrics, swapping the whole model folder at once.
 """
 import hashlib
 import shutil
