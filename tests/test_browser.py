@@ -145,22 +145,31 @@ def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
     assert log.errors == []
 
 
-def test_float16_weights_decode_exactly_weight_after_weight(tiny_site, open_page):
-    """The runtime bundle makes tfjs-core's float16 decoder once (web/runtime/bundle.mjs): weights
-    decoded one after another with it still come out exactly (the photo detector's are float16)."""
+def test_quantized_weights_decode_exactly(tiny_site, open_page):
+    """The runtime bundle decodes weights its own way (web/runtime/bundle.mjs: the float16 decoder
+    made once, uint8 through a table of its 256 values); every value comes out as tfjs-core's
+    formulas give it: float16 bits widened, byte * scale + min in float64 stored as float32."""
     first = np.array([1.5, -2.25, 1e-4, 65504, -0.5, 0.0], np.float16)
     second = np.array([3.140625, -1e-3, 7.0], np.float16)
+    codes = np.arange(256, dtype=np.uint8)[::-1].copy()
+    words = np.array([0, 1, 40000, 65535], np.uint16)
+    scale, low = 0.0123456789, -1.2345678
     page, log = open_page(tiny_site["url"])
-    decoded = page.evaluate("""(bytes) => {
+    decoded = page.evaluate("""([bytes, scale, min]) => {
+        const q = (dtype) => ({dtype, scale, min});
         const specs = [{name: 'first', shape: [6], dtype: 'float32', quantization: {dtype: 'float16'}},
-                       {name: 'second', shape: [3], dtype: 'float32', quantization: {dtype: 'float16'}}];
+                       {name: 'second', shape: [3], dtype: 'float32', quantization: {dtype: 'float16'}},
+                       {name: 'codes', shape: [256], dtype: 'float32', quantization: q('uint8')},
+                       {name: 'words', shape: [4], dtype: 'float32', quantization: q('uint16')}];
         const weights = tf.io.decodeWeights(new Uint8Array(bytes).buffer, specs);
         const out = {};
         for (const [name, tensor] of Object.entries(weights)) { out[name] = Array.from(tensor.dataSync()); tensor.dispose(); }
         return out;
-    }""", list(first.tobytes() + second.tobytes()))
+    }""", [list(first.tobytes() + second.tobytes() + codes.tobytes() + words.tobytes()), scale, low])
     assert decoded["first"] == first.astype(np.float32).tolist()
     assert decoded["second"] == second.astype(np.float32).tolist()
+    for name, q in (("codes", codes), ("words", words)):
+        assert decoded[name] == (q.astype(np.float64) * scale + low).astype(np.float32).tolist()
     assert log.errors == []
 
 
