@@ -102,7 +102,7 @@ class GraphModel:
                                              half_pixel_centers=_b(attr, "half_pixel_centers"))
         if op in ("MaxPool", "AvgPool"):
             return getattr(tf.raw_ops, op)(input=inputs[0], ksize=_ints(attr, "ksize"), strides=_ints(attr, "strides"),
-                                           padding=_s(attr, "padding").decode())
+                                           padding=attr_bytes(attr, "padding").decode())
         if op == "Softmax":
             return tf.nn.softmax(inputs[0])
         if op.encode() in ACTIVATIONS:
@@ -112,7 +112,7 @@ class GraphModel:
 
 def _fused_tail(y, args, attr):
     """Apply a fused op's tail: BiasAdd (or FusedBatchNorm-free bias) and an optional activation."""
-    ops = [base64.b64decode(s) for s in attr.get("fused_ops", {}).get("list", {}).get("s", [])]
+    ops = fused_ops(attr)
     for op in ops:
         if op == b"BiasAdd":
             y = y + args[0]
@@ -128,15 +128,21 @@ def _fused_tail(y, args, attr):
 
 
 def _conv_attrs(attr):
-    padding = _s(attr, "padding").decode()
+    padding = attr_bytes(attr, "padding").decode()
     return dict(strides=_ints(attr, "strides"), padding=padding,
                 explicit_paddings=_ints(attr, "explicit_paddings") if padding == "EXPLICIT" else [],
-                data_format=(_s(attr, "data_format") or b"NHWC").decode(),
+                data_format=(attr_bytes(attr, "data_format") or b"NHWC").decode(),
                 dilations=_ints(attr, "dilations") or [1, 1, 1, 1])
 
 
-def _s(attr, key):
+def attr_bytes(attr, key):
+    """A node attribute's string value (base64 in model.json), b"" when absent."""
     return base64.b64decode(attr[key]["s"]) if key in attr else b""
+
+
+def fused_ops(attr):
+    """A fused op's steps after its convolution or product: [b"BiasAdd", b"Relu6"]."""
+    return [base64.b64decode(s) for s in attr.get("fused_ops", {}).get("list", {}).get("s", [])]
 
 
 def _b(attr, key):

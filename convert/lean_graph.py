@@ -30,7 +30,8 @@ import numpy as np
 
 from common.atomic import atomic_write_bytes, read_json
 from common.errors import FacemoodError
-from convert.graph_model import GraphModel  # first: it sets the environment TensorFlow reads
+# graph_model first: it sets the environment TensorFlow reads.
+from convert.graph_model import GraphModel, attr_bytes, fused_ops
 from tensorflowjs.read_weights import read_weights  # noqa: E402  isort: skip
 
 # Ops a positive factor on their first input passes through unchanged (Pad fills with zeros;
@@ -129,7 +130,8 @@ class _Graph:
             if c is None or self.only_consumer(add["name"]) is not self.nodes[relu]:
                 continue
             conv = self.nodes[conv_name]
-            if conv["op"] != "_FusedConv2D" or _fused_ops(conv) != [b"BiasAdd"] or self.only_consumer(conv_name) is not add:
+            if (conv["op"] != "_FusedConv2D" or fused_ops(conv.get("attr", {})) != [b"BiasAdd"]
+                    or self.only_consumer(conv_name) is not add):
                 continue
             bias = self.affine_weight(self.inputs(conv)[2], conv_name)
             bias["quantization"]["min"] += c
@@ -187,7 +189,8 @@ class _Graph:
             if conv is None or conv["op"] not in WEIGHTED - {"_FusedMatMul", "MatMul"}:
                 continue
             attr = conv.setdefault("attr", {})
-            if self.inputs(conv)[0] != pad["name"] or _s(attr, "padding") != b"VALID" or _s(attr, "data_format") not in (b"", b"NHWC"):
+            if (self.inputs(conv)[0] != pad["name"] or attr_bytes(attr, "padding") != b"VALID"
+                    or attr_bytes(attr, "data_format") not in (b"", b"NHWC")):
                 continue
             paddings = self.values.get(self.inputs(pad)[1])
             if paddings is None or np.shape(paddings) != (4, 2) or np.any(np.asarray(paddings)[[0, 3]]):
@@ -215,16 +218,9 @@ class _Graph:
         return order
 
 
-def _fused_ops(node):
-    return [base64.b64decode(s) for s in node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])]
-
-
 def _set_fused_ops(node, ops):
     node["attr"]["fused_ops"]["list"]["s"] = [base64.b64encode(op).decode() for op in ops]
 
-
-def _s(attr, key):
-    return base64.b64decode(attr[key]["s"]) if key in attr else b""
 
 
 def lean_tfjs_dir(tfjs_dir, seed=0):
