@@ -222,7 +222,6 @@ def _set_fused_ops(node, ops):
     node["attr"]["fused_ops"]["list"]["s"] = [base64.b64encode(op).decode() for op in ops]
 
 
-
 def lean_tfjs_dir(tfjs_dir, seed=0):
     """Rewrite `tfjs_dir`/model.json in place with lean_graph; returns how many ops it removed.
     The rewritten graph is checked against the original on random input before it is written."""
