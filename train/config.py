@@ -19,6 +19,8 @@ class TrainConfig:
     augment: float = 1.0
     mixup: float = 0.0
     low_res: float = 0.0
+    teacher: str = ""
+    teacher_weight: float = 0.5
     patience: int = 6
     max_steps: int = 0
     seed: int = 0
@@ -45,6 +47,10 @@ HELP = {
              "weights alike, by a share drawn from Beta(mixup, mixup); 0 = off (0.2 is a usual value)",
     "low_res": "share of training images first scaled down to a random side of 12 pixels up to the crop size "
                "and back up, as a small face of a group photo reaches the model; 0 = off",
+    "teacher": "a trained model folder (for example a larger network fine-tuned from face-recognition weights): "
+               "each training target mixes in its predicted distribution for the same augmented image "
+               "(knowledge distillation); empty = none",
+    "teacher_weight": "share of the teacher's prediction in each training target (with --teacher)",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",

@@ -65,7 +65,8 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     class_weights = _class_weights(dataset.train.labels, len(labels))
     targets = (soft_targets(dataset, config.ferplus, config.ferplus_weight)["train"] if config.ferplus
                else np.eye(len(labels), dtype=np.float32)[dataset.train.labels])
-    train_ds = _training_pipeline(dataset.train, targets, class_weights, config)
+    teacher, teacher_record = _load_teacher(config, labels)
+    train_ds = _training_pipeline(dataset.train, targets, class_weights, config, teacher)
     val_ds = _eval_pipeline(dataset.val, len(labels))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
                                          restore_best_weights=True, verbose=0)
@@ -87,7 +88,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
                for split in ("val", "test") if len(dataset.split(split))}
     metadata = _metadata(dataset, model, config, reports, class_weights, history, best_epoch,
                          time.time() - started)
-    metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from)
+    metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from, teacher=teacher_record)
     if resume:  # the stages before this one, so the model's whole training stays on record
         metadata["training"]["resumed_from"] = previous["training"]
     _write_model_folder(out_dir, model, metadata, reports, history.history, earlier_runs)
@@ -158,7 +159,26 @@ def _augmenter(seed, strength):
     return keras.Sequential(layers, name="augment")
 
 
-def _training_pipeline(split, targets, class_weights, config):
+def _load_teacher(config, labels):
+    """The teacher model of `config` (None without one) and what the metadata records of it."""
+    if not config.teacher:
+        return None, None
+    if not 0 < config.teacher_weight <= 1:
+        raise FacemoodError(f"--teacher-weight must lie in 0-1 (above 0), not {config.teacher_weight}")
+    model, metadata = load_trained(config.teacher)
+    if metadata["labels"] != labels:
+        raise FacemoodError(f"{config.teacher}: the teacher's classes {metadata['labels']} differ from the data's "
+                            f"{labels}")
+    if metadata["input"]["size"] != config.image_size:
+        raise FacemoodError(f"{config.teacher}: the teacher takes {metadata['input']['size']} px crops, not "
+                            f"{config.image_size} px")
+    record = {"name": Path(config.teacher).name, "weight": config.teacher_weight,
+              "sha256": hashlib.sha256((Path(config.teacher) / MODEL_FILE).read_bytes()).hexdigest(),
+              "architecture": metadata["architecture"], "metrics": metadata.get("metrics", {}).get("float")}
+    return model, record
+
+
+def _training_pipeline(split, targets, class_weights, config, teacher=None):
     """Augmented batches of (image, target distribution, weight of the image's labelled class)."""
     if config.mixup < 0:
         raise FacemoodError(f"--mixup must be 0 (off) or more, not {config.mixup}")
@@ -173,6 +193,8 @@ def _training_pipeline(split, targets, class_weights, config):
         raise FacemoodError(f"--low-res must lie in 0-1, not {config.low_res}")
     if config.low_res > 0:
         ds = ds.map(_low_resolution(config.low_res, config.image_size, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
+    if teacher is not None:  # before mixup, which blends the distilled targets like the others
+        ds = ds.map(_distilled(teacher, config.teacher_weight))
     if config.mixup > 0:
         ds = ds.map(_mixup(config.mixup, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -189,6 +211,15 @@ def _low_resolution(share, size, seed):
         return tf.where(picked, tf.clip_by_value(blurred, 0, 255), x), y, w
 
     return shrink
+
+
+def _distilled(teacher, share):
+    """Each target moved by `share` toward the teacher's prediction for the very image the student
+    sees (augmented), so the two never disagree about what is in the picture."""
+    def mix(x, y, w):
+        return x, (1 - share) * y + share * teacher(x, training=False), w
+
+    return mix
 
 
 def _mixup(strength, seed):
@@ -238,7 +269,8 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
                          "parameters": int(model.count_params()), "keras_file": MODEL_FILE},
         "training": {
             # File names only: where the data lay on the training machine says nothing about the model.
-            "config": {**asdict(config), "ferplus": Path(config.ferplus).name if config.ferplus else ""},
+            "config": {**asdict(config), "ferplus": Path(config.ferplus).name if config.ferplus else "",
+                       "teacher": Path(config.teacher).name if config.teacher else ""},
             "data": {"kind": dataset.kind, "name": Path(dataset.source).name, "sha256": dataset.sha256,
                      "counts": dataset.counts(), "skipped_images": len(dataset.skipped),
                      "ferplus_votes": Path(config.ferplus).name if config.ferplus else None},

@@ -1,0 +1,71 @@
+"""`train --teacher`: each training target moves toward a trained model's prediction for the very
+image the student sees, and the teacher is recorded."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+import faces
+from common.errors import FacemoodError
+from conftest import run_build
+from train.data import load_dataset
+
+
+def _lopsided_teacher():
+    """Softmax over 7 classes from the left-minus-right brightness of the image: it answers
+    differently for a face and its mirror image, as a real network does."""
+    from train.keras_env import keras, tf
+
+    inputs = keras.Input((48, 48, 1))
+    halves = keras.layers.Lambda(lambda x: tf.stack([tf.reduce_mean(x[:, :, :24], [1, 2, 3]),
+                                                     tf.reduce_mean(x[:, :, 24:], [1, 2, 3])], axis=1))(inputs)
+    dense = keras.layers.Dense(7, activation="softmax")
+    outputs = dense(halves)
+    dense.set_weights([np.array([np.linspace(-0.05, 0.05, 7), np.linspace(0.05, -0.05, 7)], np.float32),
+                       np.zeros(7, np.float32)])
+    return keras.Model(inputs, outputs)
+
+
+def test_targets_move_toward_the_teachers_prediction_for_the_same_image(tmp_path):
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(16, 2, 2)))
+    targets = np.eye(7, dtype=np.float32)[ds.train.labels]
+    teacher, share = _lopsided_teacher(), 0.4
+    config = TrainConfig(batch_size=len(ds.train), augment=0, teacher_weight=share)
+    x, y, _ = (t.numpy() for t in next(iter(_training_pipeline(ds.train, targets, {i: 1.0 for i in range(7)},
+                                                                config, teacher))))
+    predicted = teacher.predict(x, verbose=0)
+    assert np.ptp(predicted, axis=0).max() > 0.01  # the teacher tells these images apart
+    own = (y - share * predicted) / (1 - share)  # what is left must be each image's own one-hot target
+    assert np.allclose(own.max(axis=1), 1, atol=1e-5) and np.allclose(own.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(np.sort(own, axis=1)[:, :-1], 0, atol=1e-5)
+    # The mirror images the augmenter made are the ones the teacher was asked about.
+    mirrored = [img for img in x[..., 0] if not any(np.array_equal(img, o) for o in ds.train.images)]
+    assert mirrored, "no image was mirrored: the check above would not see the teacher miss a flip"
+
+
+def test_a_teacher_of_other_classes_or_a_bad_share_is_refused(tiny_build):
+    from train.config import TrainConfig
+    from train.train import _load_teacher
+
+    with pytest.raises(FacemoodError, match="the teacher's classes"):
+        _load_teacher(TrainConfig(teacher=str(tiny_build["model_dir"])), ["a", "b", "c"])
+    with pytest.raises(FacemoodError, match="--teacher-weight"):
+        _load_teacher(TrainConfig(teacher=str(tiny_build["model_dir"]), teacher_weight=0), ["x"])
+    with pytest.raises(FacemoodError, match="metadata"):
+        _load_teacher(TrainConfig(teacher="/nonexistent/teacher"), ["x"])
+
+
+def test_build_train_with_a_teacher_records_it(tmp_path, tiny_build):
+    student = tmp_path / "student"
+    run_build("train", "--data", tiny_build["data"], "--model-dir", student, "--teacher", tiny_build["model_dir"],
+              "--teacher-weight", 0.3, "--epochs", 1, "--max-steps", 2, "--batch-size", 16, "--input-size", 48,
+              "--quiet")
+    training = json.loads((student / "metadata.json").read_text())["training"]
+    teacher = training["teacher"]
+    assert teacher["name"] == tiny_build["model_dir"].name and teacher["weight"] == 0.3
+    assert teacher["sha256"] == hashlib.sha256((tiny_build["model_dir"] / "model.h5").read_bytes()).hexdigest()
+    assert training["config"]["teacher"] == tiny_build["model_dir"].name  # a name, not where it lay
