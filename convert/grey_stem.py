@@ -25,7 +25,7 @@ def with_grey_stem(model, metadata):
     if "grey_to_rgb" not in names or PREPROCESSING.get(arch["backbone"], "tf") not in ("tf", "raw"):
         return model, None
     folded = build_model(model.outputs[0].shape[-1], metadata["input"]["size"], arch["input_size"],
-                         arch["backbone"], arch["alpha"], dropout=0.0, grey_stem=True)
+                         arch["backbone"], arch["alpha"], dropout=0.0, grey_stem=True, blocks=arch.get("blocks", 0))
     backbone, new_backbone = _backbone_of(model), _backbone_of(folded)
     stem = f"{new_backbone.name}/{_copy_weights(backbone.layers, new_backbone.layers)}"
     for name in ("pool", "dropout", "scores"):

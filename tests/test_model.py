@@ -17,20 +17,40 @@ def test_backbones_map_grey_crops_to_probabilities(backbone, alpha):
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("backbone, alpha", [("mobilenet_v2", 0.35), ("mobilenet_v3_small", 0.75)])
-def test_grey_stem_fold_computes_what_the_three_channel_model_computes(backbone, alpha):
+@pytest.mark.parametrize("backbone, alpha, blocks", [("mobilenet_v2", 0.35, 0), ("mobilenet_v3_small", 0.75, 0),
+                                                     ("mobilenet", 0.25, 4)])
+def test_grey_stem_fold_computes_what_the_three_channel_model_computes(backbone, alpha, blocks):
     from convert.grey_stem import with_grey_stem
 
-    model = build_model(4, image_size=48, input_size=64, backbone=backbone, alpha=alpha)
+    model = build_model(4, image_size=48, input_size=64, backbone=backbone, alpha=alpha, blocks=blocks)
     # Trained-looking weights: a first convolution whose three input channels differ.
     rng = np.random.default_rng(1)
     model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])
-    metadata = {"input": {"size": 48}, "architecture": {"backbone": backbone, "alpha": alpha, "input_size": 64}}
+    metadata = {"input": {"size": 48}, "architecture": {"backbone": backbone, "alpha": alpha, "input_size": 64,
+                                                        "blocks": blocks}}
     folded, stem = with_grey_stem(model, metadata)
     assert "grey_to_rgb" not in {layer.name for layer in folded.layers}
-    assert stem.split("/")[1] in {"Conv1", "Conv"}
+    assert stem.split("/")[1] in {"Conv1", "Conv", "conv1"}
     faces = rng.uniform(0, 255, (6, 48, 48, 1)).astype(np.float32)
     assert np.abs(model.predict(faces, verbose=0) - folded.predict(faces, verbose=0)).max() < 1e-5
+
+
+def test_blocks_keep_the_first_blocks_of_a_mobilenet_and_their_weights(tmp_path):
+    whole = keras.applications.MobileNet(input_shape=(64, 64, 3), alpha=0.5, include_top=False, weights=None)
+    path = tmp_path / "backbone.h5"
+    whole.save_weights(path)
+    model = build_model(3, image_size=48, input_size=64, backbone="mobilenet", alpha=0.5, weights=str(path),
+                        blocks=8)
+    backbone = model.get_layer("mobilenet_0.50_64_blocks_8")
+    # Block 8 is the second of the 512-channel (at width 0.5: 256) blocks; nothing after it is kept.
+    assert backbone.output_shape == (None, 4, 4, 256)
+    assert "conv_pw_9" not in {layer.name for layer in backbone.layers}
+    assert np.array_equal(backbone.get_layer("conv_pw_8").get_weights()[0],
+                          whole.get_layer("conv_pw_8").get_weights()[0])
+    assert model.count_params() < build_model(3, input_size=64, backbone="mobilenet", alpha=0.5).count_params() / 2
+    for backbone_name, blocks in (("mobilenet_v2", 8), ("mobilenet", 14), ("mobilenet", -1)):
+        with pytest.raises(FacemoodError, match="--blocks applies to the mobilenet backbone, 1 to 13"):
+            build_model(3, input_size=64, backbone=backbone_name, blocks=blocks)
 
 
 def test_grey_stem_leaves_a_model_of_another_form_alone():

@@ -212,3 +212,28 @@ def test_evaluate_removes_test_images_seen_in_training(tiny_build, tmp_path):
     assert test["duplicates_of_training_removed"] == 1
     assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"] - 1 == 6
     assert report["splits"]["val"]["duplicates_of_training_removed"] == 0
+
+
+def test_a_mobilenet_cut_after_its_first_blocks_goes_through_the_whole_build(synthetic_folder, tmp_path):
+    """`--blocks`: training records the cut, the grey stem folds into it, the uint8 graph computes what
+    the trained network computes, and the site names it."""
+    from convert.graph_model import GraphModel
+    from train.train import load_trained
+
+    model_dir, dist = tmp_path / "model", tmp_path / "dist"
+    run_build("all", "--data", synthetic_folder, "--model-dir", model_dir, "--out", dist, "--backbone", "mobilenet",
+              "--alpha", 0.25, "--blocks", 4, "--epochs", 1, "--max-steps", 2, "--batch-size", 16,
+              "--input-size", 48)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["architecture"]["blocks"] == 4
+    spec = json.loads((model_dir / "tfjs" / "model.json").read_text())
+    kernels = [w for w in spec["weightsManifest"][0]["weights"] if len(w["shape"]) == 4]
+    assert not [n for n in spec["modelTopology"]["node"] if n["op"] == "ConcatV2"]
+    # Block 4 (strided) is the last kept: its pointwise kernel at width 0.25 maps 32 to 64 channels.
+    assert max(w["shape"][3] for w in kernels) == 64
+    model, _ = load_trained(model_dir)
+    images = np.stack([np.asarray(faces.face(m, seed=s)) for m in faces.MOUTHS for s in range(3)])
+    x = images[..., None].astype(np.float32)
+    assert np.abs(model.predict(x, verbose=0) - GraphModel(model_dir / "tfjs")(x)).max() < 0.05
+    assert "its first 4 blocks" in (dist / "model.html").read_text()
+    assert "mobilenet, 4 blocks" in (dist / "index.html").read_text()

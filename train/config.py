@@ -6,6 +6,7 @@ from dataclasses import dataclass
 class TrainConfig:
     backbone: str = "mobilenet_v2"
     alpha: float = 0.35
+    blocks: int = 0
     image_size: int = 48
     input_size: int = 64
     weights: str = "none"
@@ -31,6 +32,8 @@ HELP = {
     "backbone": "mobilenet (V1), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large; for comparisons also "
                 "densenet121, xception (input size >= 71), vgg16, efficientnet_b0",
     "alpha": "width multiplier of a MobileNet backbone (others have none)",
+    "blocks": "keep only the first blocks of a mobilenet (V1) backbone, 1-13, 0 = all: with face-recognition "
+              "weights (`build.py face-backbone`), 8 blocks keep the network under 1 MB",
     "image_size": "side of the grey face crop fed to the model (FER2013: 48)",
     "input_size": "side the backbone sees; the crop is up-sampled inside the model",
     "weights": "backbone weights: none, imagenet (Keras' download, cached in ~/.keras/models) or a weights file",

@@ -36,17 +36,20 @@ INPUT_SCALING = {
     "raw": (1.0, 0.0),
 }
 PREPROCESSING = {"densenet121": "torch", "vgg16": "caffe", "efficientnet_b0": "raw"}  # others: "tf"
+MOBILENET_BLOCKS = 13  # depthwise-separable blocks of MobileNet V1
 # From scratch, Keras' default BatchNorm momentum (0.99/0.999) lags the weights so far that
 # validation sits at the majority class for epochs; 0.9 tracks them.
 BATCHNORM_MOMENTUM = 0.9
 
 
 def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v2", alpha=0.35,
-                weights="none", dropout=0.2, grey_stem=False):
+                weights="none", dropout=0.2, grey_stem=False, blocks=0):
     """Return an uncompiled Keras model mapping (image_size, image_size, 1) grey 0-255 to softmax.
 
     `weights`: "none" (random), "imagenet" (Keras' download, cached in ~/.keras/models, so offline use works once cached), or a path
     to a weights file for the backbone (the same file Keras would fetch).
+    `blocks`: keep only the backbone's first blocks (MobileNet V1: 1-13; 0 = all), so that weights
+    learnt by a large network fit a small one: the early blocks hold few of the weights.
     `grey_stem`: the backbone takes the one grey channel itself instead of three copies of it (the
     form the browser runs: convert/grey_stem.py fills it with a trained model's weights).
     """
@@ -57,6 +60,9 @@ def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v
     if input_size < MIN_INPUT_SIZE.get(backbone, 32):
         raise FacemoodError(f"{BACKBONES[backbone]} needs an input size of at least "
                             f"{MIN_INPUT_SIZE.get(backbone, 32)}, not {input_size}")
+    if blocks and (backbone != "mobilenet" or not 1 <= blocks <= MOBILENET_BLOCKS):
+        raise FacemoodError(f"--blocks applies to the mobilenet backbone, 1 to {MOBILENET_BLOCKS}; "
+                            f"not {blocks} with {backbone}")
     keras_weights = _resolve_weights(weights, backbone, input_size)
     inputs = keras.Input((image_size, image_size, 1), name="face")
     x = inputs
@@ -68,6 +74,9 @@ def build_model(num_classes, image_size=48, input_size=96, backbone="mobilenet_v
     scale, offset = INPUT_SCALING[PREPROCESSING.get(backbone, "tf")]
     x = keras.layers.Rescaling(scale, offset=offset, name="backbone_input_range")(x)
     base = _backbone(backbone, alpha, input_size, keras_weights, channels=1 if grey_stem else 3)
+    if blocks:
+        base = keras.Model(base.input, base.get_layer(f"conv_pw_{blocks}_relu").output,
+                           name=f"{base.name}_blocks_{blocks}")
     x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

@@ -41,7 +41,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
         model, previous = load_trained(out_dir)
         arch = previous["architecture"]
         config = replace(config, backbone=arch["backbone"], alpha=arch["alpha"], input_size=arch["input_size"],
-                         image_size=previous["input"]["size"])
+                         blocks=arch.get("blocks", 0), image_size=previous["input"]["size"])
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
         earlier_runs = _earlier_runs(out_dir)
     keras.utils.set_random_seed(config.seed)
@@ -55,7 +55,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
                                 f"from the data's {labels}")
     else:
         model = build_model(len(labels), config.image_size, config.input_size, config.backbone,
-                            config.alpha, config.weights, config.dropout)
+                            config.alpha, config.weights, config.dropout, blocks=config.blocks)
     steps = _steps_per_epoch(len(dataset.train), config)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * config.epochs,
                                                       alpha=0.02)
@@ -265,6 +265,7 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
         # FER2013 faces are upright web crops, not rotated to level the eyes: the browser does the same.
         "crop": {"margin": config.crop_margin, "square": True, "alignment": "none"},
         "architecture": {"backbone": config.backbone, "alpha": config.alpha, "input_size": config.input_size,
+                         "blocks": config.blocks,
                          "weights": config.weights if config.weights in ("none", "imagenet") else "file",
                          "parameters": int(model.count_params()), "keras_file": MODEL_FILE},
         "training": {

@@ -224,6 +224,11 @@ def rarest_class(counts):
     return label, counts[label] / sum(counts.values())
 
 
+def backbone_name(arch):
+    """The backbone as a reader should know it: "mobilenet", or "mobilenet, 8 blocks" when cut short."""
+    return f"{arch['backbone']}, {arch['blocks']} blocks" if arch.get("blocks") else arch["backbone"]
+
+
 def _context(metadata, metrics, runtime):
     flip = bool(metadata.get("inference", {}).get("test_time_flip"))
     summary = metadata.get("metrics", {})
@@ -249,7 +254,7 @@ def _context(metadata, metrics, runtime):
         "pct": lambda v: f"{v * 100:.1f} %",
         "en": json.loads((I18N / "en.json").read_text()),
         "footer": {
-            "backbone": metadata["architecture"]["backbone"], "alpha": metadata["architecture"]["alpha"],
+            "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
             "quantize": metadata["tfjs"]["quantize"], "labels": metadata["labels"],  # named in the reader's language
             **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
