@@ -28,11 +28,18 @@ from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
 
 QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": None}
+# Weights that can stay float16 under 8 or 16-bit quantization, by kind (tensorflowjs' names after it
+# folds batch normalization). Folding gives every channel of a depthwise kernel its own scale; in a
+# network whose scales differ a hundredfold (MobileNet V1 with face-recognition weights) one 256-step
+# range per tensor flattens the small channels. They are a few per cent of the weights.
+FLOAT16_KINDS = {"depthwise": ["*/depthwise_weights"], "bias": ["*_bn_offset", "*/BiasAdd/ReadVariableOp"]}
+# Below this top-1 agreement with the float network on validation faces, convert says so.
+LOW_AGREEMENT = 0.97
 TFJS_DIR = "tfjs"
 
 
 def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None,
-            standardize=None, smoothing=None, min_recall=None):
+            standardize=None, smoothing=None, min_recall=None, keep_float16=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
@@ -46,7 +53,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     the kernel (w, 1 - 2w, w) along both axes first (page_input says why). `min_recall` (0-1;
     None keeps the recorded choice, 0 removes it) fits a per-class logit bias on the validation
     split of `data` so that every class reaches that recall as the page scores faces
-    (convert/class_bias.py), and folds it into the shipped network.
+    (convert/class_bias.py), and folds it into the shipped network. `keep_float16` (kinds from
+    FLOAT16_KINDS; None keeps the recorded choice, [] removes it) keeps those weights float16.
     """
     from tensorflowjs.converters import converter
 
@@ -54,6 +62,12 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
+    if keep_float16 is None:
+        keep_float16 = metadata.get("tfjs", {}).get("float16_kinds", [])
+    unknown = sorted(set(keep_float16) - set(FLOAT16_KINDS))
+    if unknown:
+        raise FacemoodError(f"--keep-float16 takes {', '.join(FLOAT16_KINDS)} (comma-separated) or none, "
+                            f"not {', '.join(unknown)}")
     metadata["crop"].setdefault("alignment", "none")  # folders trained before the field existed: none was used
     if crop_margin is not None:
         if not 0 <= crop_margin <= 1:
@@ -83,7 +97,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
             exported = Path(scratch) / MODEL_FILE
             folded, stem = with_grey_stem(model, metadata)
             folded.save(exported, include_optimizer=False)
-            dtype_map = _quantization_map(quantize, stem)
+            dtype_map = _quantization_map(quantize, stem, keep_float16)
             try:
                 converter.dispatch_keras_h5_to_tfjs_graph_model_conversion(
                     str(exported), str(out), quantization_dtype_map=dtype_map,
@@ -94,6 +108,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
         metadata["tfjs"] = _describe_shards(out, quantize)
         metadata["tfjs"]["ops_removed"] = removed
+        if dtype_map and keep_float16:
+            metadata["tfjs"]["float16_kinds"] = sorted(keep_float16)
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
         if dataset is not None:
             _say(progress, "measuring the converted model on the validation and test splits ...")
@@ -104,6 +120,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
                 split: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "count": r["count"]}
                 for split, r in quantized.items()}
             metadata["tfjs"]["agreement_with_float"] = agreement
+            _warn_if_quantization_hurts(quantize, agreement, keep_float16)
         else:
             metadata.get("metrics", {}).pop("quantized", None)
             print("note: no --data given and the training data is not known here; quantized accuracy not "
@@ -201,16 +218,28 @@ def _evaluate_converted(model, graph, dataset, metadata):
     return reports, agreement
 
 
-def _quantization_map(quantize, stem):
+def _quantization_map(quantize, stem, keep_float16=()):
     """tensorflowjs' per-weight dtypes: `quantize` for all, except that a folded first convolution
-    stays float16 under 8 or 16-bit quantization. Its kernel, summed over three channels, spans
-    about three times the range with the same 256 steps; 144 weights, ~150 bytes more."""
+    and the kinds in `keep_float16` stay float16 under 8 or 16-bit quantization. The first
+    convolution's kernel, summed over three channels, spans about three times the range with the
+    same 256 steps; 144 weights, ~150 bytes more."""
     dtype = QUANTIZE[quantize]
     if dtype is None:
         return None
-    if stem is None or dtype == "float16":
+    kept = ([f"*/{stem}/*"] if stem else []) + [p for kind in sorted(keep_float16) for p in FLOAT16_KINDS[kind]]
+    if not kept or dtype == "float16":
         return {dtype: True}
-    return {dtype: True, "float16": [f"*/{stem}/*"]}
+    return {dtype: True, "float16": kept}
+
+
+def _warn_if_quantization_hurts(quantize, agreement, keep_float16):
+    share = agreement.get("val", {}).get("top1_agreement")
+    if quantize in ("none", "float16") or share is None or share >= LOW_AGREEMENT:
+        return
+    hint = ("" if set(keep_float16) == set(FLOAT16_KINDS)
+            else f"; --keep-float16 {','.join(FLOAT16_KINDS)} keeps the weights {quantize} flattens most at float16")
+    print(f"warning: the {quantize} graph agrees with the float network on only {share:.1%} of validation "
+          f"faces{hint}", file=sys.stderr)
 
 
 def _describe_shards(out, quantize):

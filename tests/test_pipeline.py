@@ -237,3 +237,54 @@ def test_a_mobilenet_cut_after_its_first_blocks_goes_through_the_whole_build(syn
     assert np.abs(model.predict(x, verbose=0) - GraphModel(model_dir / "tfjs")(x)).max() < 0.05
     assert "its first 4 blocks" in (dist / "model.html").read_text()
     assert "mobilenet, 4 blocks" in (dist / "index.html").read_text()
+
+
+def dtypes_by_kind(model_dir):
+    """The quantization dtypes of depthwise kernels, biases and pointwise kernels, the first
+    convolution (always float16) left out."""
+    weights = json.loads((model_dir / "tfjs" / "model.json").read_text())["weightsManifest"][0]["weights"]
+    stem = next(w["name"] for w in weights if len(w["shape"]) == 4 and w["shape"][2] == 1).rsplit("/", 1)[0]
+    kinds = {}
+    for w in weights:
+        if w["name"].startswith(stem + "/"):
+            continue
+        kind = ("depthwise" if w["name"].endswith("/depthwise_weights") else
+                "bias" if w["name"].endswith(("_bn_offset", "/BiasAdd/ReadVariableOp")) else
+                "pointwise" if w["name"].endswith("Conv2D_weights") and w["shape"][:2] == [1, 1] else None)
+        if kind:
+            kinds.setdefault(kind, set()).add(w.get("quantization", {}).get("dtype"))
+    return kinds
+
+
+def test_keep_float16_keeps_depthwise_kernels_and_biases_and_is_remembered(tiny_build, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    assert dtypes_by_kind(model_dir) == {"depthwise": {"uint8"}, "bias": {"uint8"}, "pointwise": {"uint8"}}
+    run_build("convert", "--model-dir", model_dir, "--keep-float16", "depthwise,bias", "--quiet")
+    kept = {"depthwise": {"float16"}, "bias": {"float16"}, "pointwise": {"uint8"}}
+    assert dtypes_by_kind(model_dir) == kept
+    assert json.loads((model_dir / "metadata.json").read_text())["tfjs"]["float16_kinds"] == ["bias", "depthwise"]
+    run_build("convert", "--model-dir", model_dir, "--quiet")  # not given: kept
+    assert dtypes_by_kind(model_dir) == kept
+    run_build("convert", "--model-dir", model_dir, "--keep-float16", "none", "--quiet")
+    assert dtypes_by_kind(model_dir)["depthwise"] == {"uint8"}
+    result = run_build("convert", "--model-dir", model_dir, "--keep-float16", "depth", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == ("error: --keep-float16 takes depthwise, bias "
+                                                      "(comma-separated) or none, not depth")
+    assert dtypes_by_kind(model_dir)["depthwise"] == {"uint8"}  # the refused conversion changed nothing
+
+
+def test_convert_warns_when_quantization_changes_answers(capsys):
+    from convert.export import _warn_if_quantization_hurts
+
+    _warn_if_quantization_hurts("uint8", {"val": {"top1_agreement": 0.99}}, [])
+    assert capsys.readouterr().err == ""
+    _warn_if_quantization_hurts("uint8", {"val": {"top1_agreement": 0.61}}, [])
+    err = capsys.readouterr().err
+    assert "agrees with the float network on only 61.0% of validation faces" in err
+    assert "--keep-float16 depthwise,bias" in err
+    _warn_if_quantization_hurts("uint8", {"val": {"top1_agreement": 0.61}}, ["bias", "depthwise"])
+    assert "--keep-float16" not in capsys.readouterr().err
