@@ -196,9 +196,10 @@ def _parser():
                                 "predicted), and fold it into the shipped network; 0 removes it; default: keep")
     convert_p.add_argument("--keep-float16", type=_kinds, default=None, metavar="KINDS",
                            help="weights that stay float16 under uint8/uint16, comma-separated: depthwise "
-                                "(kernels), bias: a few per cent of the weights, which matter when a network's channels "
-                                "differ widely in scale (a mobilenet with face-recognition weights lost 15 points "
-                                "of accuracy to uint8 alone); none removes it; default: keep")
+                                "(every depthwise kernel), bias (every bias), or a layer's name (e.g. conv_pw_1): "
+                                "for a network whose channels differ widely in scale (a mobilenet with "
+                                "face-recognition weights lost 15 points of accuracy to uint8 alone); none "
+                                "removes it; default: keep")
     convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
                            help="replace the crop margin recorded at training (e.g. with the value "
                                 "bench/crop_margin.py measured best); default: keep it")

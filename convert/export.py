@@ -23,7 +23,7 @@ from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
 from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
 from convert.grey_stem import with_grey_stem
 from convert.lean_graph import lean_tfjs_dir
-from train.keras_env import tf
+from train.keras_env import keras, tf
 from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
 
@@ -54,7 +54,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     None keeps the recorded choice, 0 removes it) fits a per-class logit bias on the validation
     split of `data` so that every class reaches that recall as the page scores faces
     (convert/class_bias.py), and folds it into the shipped network. `keep_float16` (kinds from
-    FLOAT16_KINDS; None keeps the recorded choice, [] removes it) keeps those weights float16.
+    FLOAT16_KINDS, or layer names; None keeps the recorded choice, [] removes it) keeps those weights
+    float16.
     """
     from tensorflowjs.converters import converter
 
@@ -64,10 +65,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     model, metadata = load_trained(model_dir)
     if keep_float16 is None:
         keep_float16 = metadata.get("tfjs", {}).get("float16_kinds", [])
-    unknown = sorted(set(keep_float16) - set(FLOAT16_KINDS))
+    unknown = sorted(set(keep_float16) - set(FLOAT16_KINDS) - _layer_names(model))
     if unknown:
-        raise FacemoodError(f"--keep-float16 takes {', '.join(FLOAT16_KINDS)} (comma-separated) or none, "
-                            f"not {', '.join(unknown)}")
+        raise FacemoodError(f"--keep-float16 takes {', '.join(FLOAT16_KINDS)} or the network's layer names "
+                            f"(comma-separated), or none; {', '.join(unknown)} is neither")
     metadata["crop"].setdefault("alignment", "none")  # folders trained before the field existed: none was used
     if crop_margin is not None:
         if not 0 <= crop_margin <= 1:
@@ -226,10 +227,20 @@ def _quantization_map(quantize, stem, keep_float16=()):
     dtype = QUANTIZE[quantize]
     if dtype is None:
         return None
-    kept = ([f"*/{stem}/*"] if stem else []) + [p for kind in sorted(keep_float16) for p in FLOAT16_KINDS[kind]]
+    kept = ([f"*/{stem}/*"] if stem else []) + [
+        p for item in sorted(keep_float16) for p in FLOAT16_KINDS.get(item, [f"*/{item}/*"])]
     if not kept or dtype == "float16":
         return {dtype: True}
     return {dtype: True, "float16": kept}
+
+
+def _layer_names(model):
+    names = set()
+    for layer in model.layers:
+        names.add(layer.name)
+        if isinstance(layer, keras.Model):
+            names |= _layer_names(layer)
+    return names
 
 
 def _warn_if_quantization_hurts(quantize, agreement, keep_float16):

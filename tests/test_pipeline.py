@@ -268,12 +268,17 @@ def test_keep_float16_keeps_depthwise_kernels_and_biases_and_is_remembered(tiny_
     assert json.loads((model_dir / "metadata.json").read_text())["tfjs"]["float16_kinds"] == ["bias", "depthwise"]
     run_build("convert", "--model-dir", model_dir, "--quiet")  # not given: kept
     assert dtypes_by_kind(model_dir) == kept
-    run_build("convert", "--model-dir", model_dir, "--keep-float16", "none", "--quiet")
+    # A layer by name: tiny_build's MobileNetV2 has a pointwise "expand" convolution in block 1.
+    run_build("convert", "--model-dir", model_dir, "--keep-float16", "block_1_expand", "--quiet")
+    spec = json.loads((model_dir / "tfjs" / "model.json").read_text())
+    dtypes = {w["name"]: w.get("quantization", {}).get("dtype") for w in spec["weightsManifest"][0]["weights"]}
+    assert {d for n, d in dtypes.items() if "/block_1_expand/" in n} == {"float16"}
     assert dtypes_by_kind(model_dir)["depthwise"] == {"uint8"}
     result = run_build("convert", "--model-dir", model_dir, "--keep-float16", "depth", check=False)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == ("error: --keep-float16 takes depthwise, bias "
-                                                      "(comma-separated) or none, not depth")
+    assert result.stderr.strip().splitlines()[-1] == ("error: --keep-float16 takes depthwise, bias or the "
+                                                      "network's layer names (comma-separated), or none; depth "
+                                                      "is neither")
     assert dtypes_by_kind(model_dir)["depthwise"] == {"uint8"}  # the refused conversion changed nothing
 
 
