@@ -274,6 +274,9 @@ def test_keep_float16_keeps_depthwise_kernels_and_biases_and_is_remembered(tiny_
     dtypes = {w["name"]: w.get("quantization", {}).get("dtype") for w in spec["weightsManifest"][0]["weights"]}
     assert {d for n, d in dtypes.items() if "/block_1_expand/" in n} == {"float16"}
     assert dtypes_by_kind(model_dir)["depthwise"] == {"uint8"}
+    run_build("convert", "--model-dir", model_dir, "--keep-float16", "none", "--quiet")
+    assert "float16_kinds" not in json.loads((model_dir / "metadata.json").read_text())["tfjs"]
+    assert dtypes_by_kind(model_dir) == {"depthwise": {"uint8"}, "bias": {"uint8"}, "pointwise": {"uint8"}}
     result = run_build("convert", "--model-dir", model_dir, "--keep-float16", "depth", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == ("error: --keep-float16 takes depthwise, bias or the "
