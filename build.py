@@ -198,7 +198,7 @@ def _parser():
                            help="weights that stay float16 under uint8/uint16, comma-separated: depthwise "
                                 "(every depthwise kernel), bias (every bias), or a layer's name (e.g. conv_pw_1): "
                                 "for a network whose channels differ widely in scale (a mobilenet with "
-                                "face-recognition weights lost 15 points of accuracy to uint8 alone); none "
+                                "face-recognition weights lost 17 points of accuracy to uint8 alone); none "
                                 "removes it; default: keep")
     convert_p.add_argument("--crop-margin", dest="new_crop_margin", type=float, default=None,
                            help="replace the crop margin recorded at training (e.g. with the value "
