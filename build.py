@@ -65,7 +65,7 @@ def run_convert(args):
     started = time.time()
     metadata = convert(args.model_dir, quantize=args.quantize, data=args.data, progress=not args.quiet,
                        crop_margin=getattr(args, "new_crop_margin", None),
-                       test_time_flip=_on_off(getattr(args, "test_time_flip", None)),
+                       test_time_flip=_flip_choice(getattr(args, "test_time_flip", None)),
                        standardize=_on_off(getattr(args, "standardize", None)),
                        smoothing=getattr(args, "smoothing", None),
                        min_recall=getattr(args, "min_recall", None),
@@ -79,6 +79,10 @@ def _kinds(text):
 
 def _on_off(choice):
     return {"on": True, "off": False}.get(choice)
+
+
+def _flip_choice(choice):
+    return "unsure" if choice == "unsure" else _on_off(choice)
 
 
 def run_evaluate(args):
@@ -179,9 +183,12 @@ def _parser():
                         "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
     _add_model_dir(convert_p)
     _add_convert_options(convert_p)
-    convert_p.add_argument("--test-time-flip", choices=["on", "off"], default=None,
+    convert_p.add_argument("--test-time-flip", choices=["on", "off", "unsure"], default=None,
                            help="make the page average each face's scores with its mirror image's (two "
-                                "inferences per face; `build.py evaluate` measures both ways); default: keep")
+                                "inferences per face; `build.py evaluate` measures both ways); unsure: only "
+                                "for faces whose two likeliest expressions are close, the margin fitted on the "
+                                "validation split of --data so that accuracy levels with flipping every face; "
+                                "default: keep")
     convert_p.add_argument("--standardize", choices=["on", "off"], default=None,
                            help="make the page bring a face crop whose grey level or contrast lies outside "
                                 "the training faces' usual range into it before classifying it (for dim or "

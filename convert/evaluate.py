@@ -16,6 +16,7 @@ from common.errors import FacemoodError
 from convert.class_bias import recorded_bias, shifted_probabilities
 from convert.export import TFJS_DIR, load_evaluation_data, shipped_network
 from convert.graph_model import GraphModel, page_input, page_probabilities
+from convert.selective_flip import combined, unsure
 from train.metrics import classification_report
 from train.plots import plot_confusion
 from train.train import load_trained
@@ -37,6 +38,7 @@ def evaluate(model_dir, data, progress=True):
     flipping = bool(metadata.get("inference", {}).get("test_time_flip"))
     bias = recorded_bias(metadata)
     report = {"model": metadata["architecture"], "test_time_flip": flipping,
+              "flip_when_unsure": metadata.get("inference", {}).get("flip_when_unsure") if flipping else None,
               "class_bias": metadata.get("inference", {}).get("class_bias"),
               "standardize": metadata.get("inference", {}).get("standardize"),
               "smoothing": metadata.get("inference", {}).get("smoothing"), "data": metadata["training"]["data"]["name"],
@@ -55,14 +57,17 @@ def evaluate(model_dir, data, progress=True):
         # "quantized" is what the page does (metadata.json: inference.test_time_flip).
         mirror_probs = graph(fed[:, :, ::-1])
         flip_probs = (single_probs + mirror_probs) / 2
-        quant_probs = flip_probs if flipping else single_probs
+        flipped = unsure(single_probs, metadata)  # all, none, or the faces below the margin
+        quant_probs = combined(single_probs, mirror_probs, flipped)
         unseen = np.array([hashlib.sha256(image.tobytes()).digest() not in seen_in_training
                            for image in part.images])
         without_bias = {}
         if bias is not None:
-            # What the same graph scores with its class bias taken back out of every pass.
-            passes = [single_probs, mirror_probs] if flipping else [single_probs]
-            unbiased = shifted_probabilities([np.log(np.clip(p, 1e-12, 1)) for p in passes], -bias)
+            # What the same graph scores with its class bias taken back out of every pass (the same
+            # faces flipped).
+            single_unbiased, mirror_unbiased = (shifted_probabilities([np.log(np.clip(p, 1e-12, 1))], -bias)
+                                                for p in (single_probs, mirror_probs))
+            unbiased = combined(single_unbiased, mirror_unbiased, flipped)
             without_bias["quantized_without_class_bias"] = classification_report(unbiased, part.labels, labels)
         report["splits"][split] = {
             **without_bias,
@@ -72,6 +77,7 @@ def evaluate(model_dir, data, progress=True):
             "quantized_single_pass": classification_report(single_probs, part.labels, labels),
             "quantized_flip_averaged": classification_report(flip_probs, part.labels, labels),
             "duplicates_of_training_removed": int((~unseen).sum()),
+            "share_flipped": round(float(flipped.mean()), 4),
         }
     with atomic_dir(model_dir / REPORT_DIR) as tmp:
         atomic_write_json(tmp / "report.json", report)
@@ -101,10 +107,16 @@ def _markdown(report, labels):
         return ", ".join(f"{names[split]} {_pct(r[key]['accuracy'])} (macro-F1 {r[key]['macro_f1']:.3f})"
                          for split, r in report["splits"].items())
 
-    shipped = "with" if report["test_time_flip"] else "without"
-    lines += ["", f"The page classifies each face {shipped} test-time flipping (the mean of the scores of the face "
-                  f"and of its mirror image). Shipped weights with flipping: {figures('quantized_flip_averaged')}; "
-                  f"one pass, no flipping: {figures('quantized_single_pass')}."]
+    rule = report.get("flip_when_unsure")
+    if rule:
+        shares = ", ".join(f"{r['share_flipped']:.0%} of the {names[split]} faces" for split, r in report["splits"].items())
+        shipped = (f"with test-time flipping (the mean of the scores of the face and of its mirror image) when its "
+                   f"two likeliest classes lie less than {rule['margin']:.3f} apart ({shares})")
+    else:
+        shipped = f"{'with' if report['test_time_flip'] else 'without'} test-time flipping (the mean of the scores " \
+                  f"of the face and of its mirror image)"
+    lines += ["", f"The page classifies each face {shipped}. Shipped weights with flipping for every face: "
+                  f"{figures('quantized_flip_averaged')}; one pass, no flipping: {figures('quantized_single_pass')}."]
     target = report.get("standardize")
     if target:
         lines += ["", f"Before that, as in the page, a crop whose mean grey level lies outside {target['mean'][0]:.0f}-"

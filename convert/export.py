@@ -23,6 +23,7 @@ from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
 from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
 from convert.grey_stem import with_grey_stem
 from convert.lean_graph import lean_tfjs_dir
+from convert.selective_flip import fit_flip_margin
 from train.keras_env import keras, tf
 from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
@@ -44,8 +45,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
     around a detected face); it changes no weight, only what the page is told. `test_time_flip`
-    (True/False; None keeps the recorded choice) tells the page to average each face's scores with
-    those of its mirror image; the quantized metrics are then measured that way too. `standardize`
+    (True/False/"unsure"; None keeps the recorded choice) tells the page to average each face's
+    scores with those of its mirror image, with "unsure" only for the faces whose first pass has
+    its two best classes closer than a margin fitted on the validation split of `data` with the
+    converted graph (convert/selective_flip.py); the quantized metrics are then measured that way too. `standardize`
     (True/False; None keeps the recorded choice) tells the page to bring a crop whose grey level or
     contrast is unusual into the training faces' range first (convert/graph_model.page_input);
     turning it on for a model that does not record that range needs `data`. `smoothing` (a weight
@@ -74,8 +77,11 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         if not 0 <= crop_margin <= 1:
             raise FacemoodError(f"--crop-margin must lie in 0-1, not {crop_margin}")
         metadata["crop"]["margin"] = crop_margin
+    if test_time_flip == "unsure" and data is None:
+        raise FacemoodError("--test-time-flip unsure needs --data: the margin is fitted on its validation split")
     if test_time_flip is not None:
         metadata.setdefault("inference", {})["test_time_flip"] = bool(test_time_flip)
+        metadata["inference"].pop("flip_when_unsure", None)
     dataset = load_evaluation_data(data, metadata, progress)
     if standardize is not None:
         _set_standardize(metadata, standardize, dataset)
@@ -109,6 +115,8 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
         _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
         metadata["tfjs"] = _describe_shards(out, quantize)
         metadata["tfjs"]["ops_removed"] = removed
+        if test_time_flip == "unsure":
+            _set_flip_margin(GraphModel(out), metadata, dataset, progress)
         if dtype_map and keep_float16:
             metadata["tfjs"]["float16_kinds"] = sorted(keep_float16)
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
@@ -171,6 +179,17 @@ def _set_class_bias(model, metadata, min_recall, dataset, progress):
     bias = fit_class_bias(log_probs, part.labels, min_recall, metadata["labels"])
     inference["class_bias"] = {"min_recall": min_recall, "fitted_on": "val",
                                "bias": {label: round(float(b), 4) for label, b in zip(metadata["labels"], bias)}}
+
+
+def _set_flip_margin(graph, metadata, dataset, progress):
+    """Fit the margin below which the page also runs a face's mirror image (convert/selective_flip.py)
+    on the validation split, with `graph` the converted network the page runs."""
+    _say(progress, "fitting which faces are worth their mirror image on the validation split ...")
+    part = dataset.split("val")
+    x = page_input(part.images[..., None], metadata)
+    margin, share = fit_flip_margin(graph(x), graph(x[:, :, ::-1]), part.labels)
+    metadata["inference"]["flip_when_unsure"] = {"margin": margin, "fitted_on": "val",
+                                                 "share_flipped": round(share, 4)}
 
 
 def shipped_network(model, metadata):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import FacemoodError
+from convert.selective_flip import combined, unsure
 from train.keras_env import tf  # first: it sets the environment tensorflowjs' imports read
 from tensorflowjs.read_weights import read_weights  # noqa: E402  isort: skip
 
@@ -207,9 +208,12 @@ def smoothed(batch, weight):
 def page_probabilities(graph, batch, metadata):
     """Class probabilities as the page computes them for (n, size, size, 1) grey crops: the graph's
     output on page_input(batch), averaged with its output on the mirrored crops when the model
-    asks for test-time flipping (metadata.json: inference.test_time_flip)."""
+    asks for test-time flipping (metadata.json: inference.test_time_flip), only for the crops it
+    is unsure of when it records a margin (convert/selective_flip.py)."""
     batch = page_input(batch, metadata)
     probs = graph(batch)
-    if metadata.get("inference", {}).get("test_time_flip"):
-        probs = (probs + graph(batch[:, :, ::-1])) / 2
-    return probs
+    flipped = unsure(probs, metadata)
+    mirror = np.zeros_like(probs)
+    if flipped.any():
+        mirror[flipped] = graph(batch[flipped][:, :, ::-1])
+    return combined(probs, mirror, flipped)

@@ -118,7 +118,8 @@ def test_a_photo_given_while_the_page_loads_skips_the_blank_warm_up_runs(shipped
         card = page.wait_for_selector("article.result", timeout=60000)
         assert card.get_attribute("data-faces") == "1"
         info = page.evaluate("facemood.ready")
-        if photo_first:  # one detection and one classification for the photo, no blank run
+        if photo_first:  # one detection and one classification for the photo, no blank run (the
+            # shipped network is sure of the astronaut's expression: no mirror-image run)
             assert page.evaluate("window.__graphRunsAtCard") == 2
         else:  # one blank run per network before the page is ready
             assert page.evaluate("window.__graphRunsAtReady") == 2
@@ -142,6 +143,48 @@ def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
     difference = np.abs(browser - expected).max()
     assert difference < PARITY_TOLERANCE, f"max |browser - python| = {difference:.2e}"
     assert [r["label"] for r in results] == [metadata["labels"][i] for i in expected.argmax(1)]
+    assert log.errors == []
+
+
+def test_the_page_flips_only_the_faces_it_is_unsure_of(tmp_path, open_page):
+    """With inference.flip_when_unsure the page runs a crop's mirror image only when its first pass
+    puts the two likeliest classes closer than the margin: its scores equal Python's for probes on
+    both sides of a margin set between them (on the shipped network: the tiny test model's scores
+    hardly vary from one probe to the next)."""
+    from convert.graph_model import GraphModel, page_input, page_probabilities
+    from convert.selective_flip import top_two_margin
+    from web.render import render_site
+    from web.serve import start_server
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model_dir, ignore=shutil.ignore_patterns("report"))
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    images = probe_images(metadata["input"]["size"])
+    x = np.stack(images)[..., None]
+    graph = GraphModel(model_dir / "tfjs")
+    fed = page_input(x, metadata)
+    single, mirror = graph(fed), graph(fed[:, :, ::-1])
+    margins = np.sort(top_two_margin(single))
+    middle = len(margins) // 2
+    margin = float((margins[middle - 1] + margins[middle]) / 2)
+    metadata.setdefault("inference", {}).update(
+        test_time_flip=True, flip_when_unsure={"margin": margin, "fitted_on": "val", "share_flipped": 0.5})
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    expected = page_probabilities(graph, x, metadata)
+    flipped = top_two_margin(single) < margin
+    assert 0 < flipped.sum() < len(images)
+    # Flipping every face would differ on the sure ones: this test tells the two apart.
+    assert np.abs((single + mirror)[~flipped] / 2 - expected[~flipped]).max() > 100 * PARITY_TOLERANCE
+    server, url = start_server(render_site(model_dir, tmp_path / "dist"))
+    try:
+        page, log = open_page(url)
+        results = page.evaluate("urls => Promise.all(urls.map(u => facemood.classifyFace(u)))",
+                                [png_data_url(im) for im in images])
+    finally:
+        server.shutdown()
+    browser = np.array([[r["scores"][label] for label in metadata["labels"]] for r in results])
+    difference = np.abs(browser - expected).max()
+    assert difference < PARITY_TOLERANCE, f"max |browser - python| = {difference:.2e}"
     assert log.errors == []
 
 

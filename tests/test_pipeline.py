@@ -74,6 +74,56 @@ def test_test_time_flip_is_recorded_and_measured_as_the_page_runs_it(tiny_build,
     assert json.loads((model_dir / "metadata.json").read_text())["inference"]["test_time_flip"] is False
 
 
+def test_flipping_only_unsure_faces_is_fitted_recorded_and_measured(tiny_build, tmp_path):
+    """`convert --test-time-flip unsure`: a margin fitted on the validation split is recorded, the
+    quantized figures flip exactly the test faces whose first pass falls below it, and `on` takes
+    the margin away again."""
+    import shutil
+
+    from convert.graph_model import GraphModel, page_input
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    run_build("convert", "--model-dir", model_dir, "--data", tiny_build["data"], "--test-time-flip", "unsure",
+              "--quiet")
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    rule = metadata["inference"]["flip_when_unsure"]
+    assert metadata["inference"]["test_time_flip"] is True
+    assert rule["fitted_on"] == "val" and 0 <= rule["margin"] <= 1 and 0 <= rule["share_flipped"] <= 1
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    x = page_input(ds.test.images[..., None], metadata)
+    graph = GraphModel(model_dir / "tfjs")
+    single, mirror = graph(x), graph(x[:, :, ::-1])
+    ordered = np.sort(single, 1)
+    flipped = ordered[:, -1] - ordered[:, -2] < rule["margin"]
+    predicted = np.where(flipped[:, None], (single + mirror) / 2, single).argmax(1)
+    assert metadata["metrics"]["quantized"]["test"]["accuracy"] == pytest.approx(
+        float((predicted == ds.test.labels).mean()), abs=1e-4)
+    assert "of unsure faces" in _model_card(model_dir, tmp_path)
+    run_build("convert", "--model-dir", model_dir, "--test-time-flip", "on", "--quiet")
+    assert "flip_when_unsure" not in json.loads((model_dir / "metadata.json").read_text())["inference"]
+
+
+def _model_card(model_dir, tmp_path):
+    """The model card's text for `model_dir`'s site."""
+    run_build("site", "--model-dir", model_dir, "--out", tmp_path / "dist")
+    return (tmp_path / "dist" / "model.html").read_text()
+
+
+def test_flipping_unsure_faces_needs_data(tiny_build, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    before = (model_dir / "metadata.json").read_bytes()
+    result = run_build("convert", "--model-dir", model_dir, "--test-time-flip", "unsure", check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: --test-time-flip unsure needs --data: the margin is fitted on its validation split"
+    assert "Traceback" not in result.stderr
+    assert (model_dir / "metadata.json").read_bytes() == before
+
+
 def test_unquantized_graph_matches_keras_closely(tiny_build, tmp_path):
     """With --quantize none the converted graph computes what Keras computes (BN folding aside)."""
     import shutil

@@ -199,11 +199,11 @@ def training_stages(training):
     return stages
 
 
-def _kind_names(flip, class_bias):
+def _kind_names(flip, class_bias, only_unsure=False):
     """Row names of the model card's accuracy table: what each measured model did to a face. The
     float figures come from training, before any class bias; the shipped ones include it."""
     float_does = ["one pass"] if flip else []
-    shipped_does = ["test-time flipping"] if flip else []
+    shipped_does = ["test-time flipping" + (" of unsure faces" if only_unsure else "")] if flip else []
     if class_bias:
         float_does.append("no class bias")
         shipped_does.append("the class bias")
@@ -246,8 +246,10 @@ def _context(metadata, metrics, runtime):
         "rarest": rarest_class(metadata["training"]["data"]["counts"]["train"]),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
-        "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias"))),
+        "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias")),
+                                  bool(metadata.get("inference", {}).get("flip_when_unsure"))),
         "flip": flip,
+        "flip_rule": metadata.get("inference", {}).get("flip_when_unsure"),
         "standardize": metadata.get("inference", {}).get("standardize"),
         "smoothing": metadata.get("inference", {}).get("smoothing"),
         "class_bias": metadata.get("inference", {}).get("class_bias"),

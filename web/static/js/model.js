@@ -13,7 +13,8 @@ export async function loadExpressionModel(baseUrl) {
 
   // Class probabilities for each crop (Float32Array of size*size grey values, 0-255).
   // With test-time flipping (metadata inference.test_time_flip), each crop's mirror image runs in
-  // the same batch and the two score vectors are averaged, as `build.py evaluate` measured.
+  // the same batch and the two score vectors are averaged, as `build.py evaluate` measured (only
+  // for the crops the network is unsure of when the metadata records a margin: predict below).
   const flip = Boolean(metadata.inference?.test_time_flip);
   // With inference.standardize, a crop whose mean grey level or contrast lies outside the middle
   // 80 % of the training faces' is first brought to the nearest edge of that range, so a dim or
@@ -58,20 +59,43 @@ export async function loadExpressionModel(baseUrl) {
     return out;
   }
 
+  // With inference.flip_when_unsure, only the crops whose first pass puts its two likeliest classes
+  // closer than `margin` run their mirror image, in a second batch (convert/selective_flip.py): a
+  // sure face costs one pass.
+  const unsureBelow = flip ? metadata.inference.flip_when_unsure?.margin : undefined;
+
+  // One batch through the network: a score array per crop.
+  async function scoresOf(crops) {
+    const batch = new Float32Array(crops.length * size * size);
+    crops.forEach((crop, i) => batch.set(crop, i * size * size));
+    const output = tf.tidy(() => network.predict(tf.tensor4d(batch, [crops.length, size, size, 1])));
+    const flat = await output.data();
+    output.dispose();
+    const k = metadata.labels.length;
+    return crops.map((_, i) => Array.from(flat.subarray(i * k, (i + 1) * k)));
+  }
+
+  const mean = (a, b) => a.map((p, j) => (p + b[j]) / 2);
+  function topTwoMargin(scores) {
+    const [first, second] = [...scores].sort((a, b) => b - a);
+    return first - second;
+  }
+
   async function predict(crops) {
     if (crops.length === 0) return [];
     if (target) crops = crops.map(standardized);
     if (smoothing) crops = crops.map(smoothed);
-    const inputs = flip ? [...crops, ...crops.map(mirrored)] : crops;
-    const batch = new Float32Array(inputs.length * size * size);
-    inputs.forEach((crop, i) => batch.set(crop, i * size * size));
-    const output = tf.tidy(() => network.predict(tf.tensor4d(batch, [inputs.length, size, size, 1])));
-    const flat = await output.data();
-    output.dispose();
-    const k = metadata.labels.length;
-    const scores = (i) => flat.subarray(i * k, (i + 1) * k);
-    return crops.map((_, i) => (flip ? Array.from(scores(i), (p, j) => (p + scores(i + crops.length)[j]) / 2)
-      : Array.from(scores(i))));
+    if (!flip) return scoresOf(crops);
+    if (unsureBelow === undefined) {  // every crop with its mirror image, in one batch
+      const scores = await scoresOf([...crops, ...crops.map(mirrored)]);
+      return crops.map((_, i) => mean(scores[i], scores[i + crops.length]));
+    }
+    const first = await scoresOf(crops);
+    const unsure = crops.map((_, i) => i).filter((i) => topTwoMargin(first[i]) < unsureBelow);
+    if (unsure.length === 0) return first;
+    const mirror = await scoresOf(unsure.map((i) => mirrored(crops[i])));
+    unsure.forEach((i, n) => { first[i] = mean(first[i], mirror[n]); });
+    return first;
   }
 
   function mirrored(crop) {
@@ -85,19 +109,21 @@ export async function loadExpressionModel(baseUrl) {
   const timings = { loadMs: performance.now() - started, firstInferenceMs: null };
 
   // The first run is the slow one (it compiles kernels and allocates memory): timed apart.
-  async function timedPredict(crops) {
-    if (timings.firstInferenceMs !== null) return predict(crops);
+  async function timed(run, crops) {
+    if (timings.firstInferenceMs !== null) return run(crops);
     const runStarted = performance.now();
-    const result = await predict(crops);
+    const result = await run(crops);
     timings.firstInferenceMs ??= performance.now() - runStarted;
     return result;
   }
 
   // That first run on a blank crop, for when no photo is waiting to do it (`again`: also when a run
-  // was made, as after a switch to another backend).
+  // was made, as after a switch to another backend). One run of the batch a face makes: with a
+  // margin for flipping, one crop (a mirror image, if any, is another run of one).
   async function warmUp(again = false) {
-    if (again || timings.firstInferenceMs === null) await timedPredict([new Float32Array(size * size).fill(128)]);
+    const blank = [new Float32Array(size * size).fill(128)];
+    if (again || timings.firstInferenceMs === null) await timed(unsureBelow === undefined ? predict : scoresOf, blank);
   }
   const weights = () => Object.values(network.weights).flat();
-  return { metadata, predict: timedPredict, warmUp, weights, timings };
+  return { metadata, predict: (crops) => timed(predict, crops), warmUp, weights, timings };
 }
