@@ -6,7 +6,12 @@ the crop back by it (`facemood.classify(src)`). Here each validation (PublicTest
 border extended around it as in bench/crop_margin.py, is turned by a known angle (clockwise or
 counter-clockwise at random), pasted onto colour noise, and classified by the page both ways: as
 the page does ("levelled") and as it lies (`{level: false}`). Also recorded: how often the face
-is found at each angle and how far the measured roll is from the true one. Writes
+is found at each angle and how far the measured roll is from the true one.
+
+Where should levelling start? Each face is classified a third time turned upright whatever its
+roll (`{levelFrom: 0}`); a threshold T then gives the face the label of that turned crop when its
+measured roll (whole degrees, as the page reports it) is T or more, and the label as it lies
+otherwise. The table of thresholds that follows is computed so, from the same runs. Writes
 bench/results/tilt.json and .md.
 
     python -m bench.tilt --data path/to/fer2013.csv.gz [--count 300]
@@ -24,6 +29,7 @@ from common.metadata import load_metadata
 from train.data import load_dataset
 
 ANGLES = [0, 10, 20, 30, 45]
+THRESHOLDS = [0, 5, 10, 15, 20, 25, 30, 35]  # degrees; and never (classified as it lies)
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -57,14 +63,17 @@ def main(argv=None):
     found = {a: 0 for a in ANGLES}
     correct = {a: {"levelled": 0, "as it lies": 0} for a in ANGLES}
     roll_errors = {a: [] for a in ANGLES}
+    # Per angle, one (measured |roll|, right turned, right as it lies) per face found.
+    outcomes = {a: [] for a in ANGLES}
     started = time.time()
     with site_page(args.model_dir) as page:
         for n, index in enumerate(pick):
             truth = labels[val.labels[index]]
             for angle in ANGLES:
                 url, true_roll = tilted(val.images[index], angle, rng)
-                levelled, as_it_lies = page.evaluate("""async (u) => [
-                    (await facemood.classify(u)).faces, (await facemood.classify(u, {level: false})).faces]""", url)
+                levelled, as_it_lies, turned = page.evaluate("""async (u) => [
+                    (await facemood.classify(u)).faces, (await facemood.classify(u, {level: false})).faces,
+                    (await facemood.classify(u, {levelFrom: 0})).faces]""", url)
                 if not levelled:
                     continue
                 found[angle] += 1
@@ -72,6 +81,8 @@ def main(argv=None):
                 roll_errors[angle].append(abs(levelled[best]["roll"] - true_roll))
                 correct[angle]["levelled"] += levelled[best]["label"] == truth
                 correct[angle]["as it lies"] += as_it_lies[best]["label"] == truth
+                outcomes[angle].append((abs(levelled[best]["roll"]), turned[best]["label"] == truth,
+                                        as_it_lies[best]["label"] == truth))
             print(f"\r{n + 1}/{len(pick)} faces", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     total = len(pick)
@@ -83,12 +94,27 @@ def main(argv=None):
             "roll_error_median_degrees": float(np.median(roll_errors[a])) if roll_errors[a] else None,
             "accuracy": {way: round(c / total, 4) for way, c in correct[a].items()},
         } for a in ANGLES},
+        "thresholds": _sweep(outcomes, total),
         "seconds": round(time.time() - started, 1),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(RESULTS / "tilt.json", report)
     atomic_write_bytes(RESULTS / "tilt.md", _markdown(report).encode())
     print(_markdown(report))
+
+
+def _sweep(outcomes, total):
+    """Accuracy per angle, and the mean over angles, for each threshold (module docstring)."""
+    rows = {}
+    for threshold in [*THRESHOLDS, None]:
+        per_angle = {}
+        for angle, faces in outcomes.items():
+            right = sum(turned if threshold is not None and roll >= threshold else lies
+                        for roll, turned, lies in faces)
+            per_angle[str(angle)] = round(right / total, 4)
+        rows["never" if threshold is None else str(threshold)] = {
+            "accuracy": per_angle, "mean": round(float(np.mean(list(per_angle.values()))), 4)}
+    return rows
 
 
 def _markdown(r):
@@ -101,7 +127,22 @@ def _markdown(r):
             f"counter-clockwise at random) with its border extended around it, on colour noise. Accuracy "
             f"counts undetected faces as wrong.\n\n"
             f"| tilt | detected | roll error, median (degrees) | accuracy as it lies | accuracy levelled |\n"
-            f"|---|---|---|---|---|\n{rows}\n")
+            f"|---|---|---|---|---|\n{rows}\n" + _sweep_markdown(r))
+
+
+def _sweep_markdown(r):
+    if "thresholds" not in r:
+        return ""
+    angles = list(r["angles"])
+    head = " | ".join(f"{a}°" for a in angles)
+    rows = "\n".join(
+        f"| {'never' if t == 'never' else t + '°'} | "
+        + " | ".join(f"{v['accuracy'][a]:.1%}" for a in angles) + f" | {v['mean']:.2%} |"
+        for t, v in r["thresholds"].items())
+    return (f"\nLevelling from a threshold: a face whose measured roll (whole degrees) is at least the threshold "
+            f"takes the label of its crop turned upright, any other the label as it lies (each face classified "
+            f"both ways in the runs above; `never`: as it lies).\n\n"
+            f"| levelled from | {head} | mean |\n|---|{'---|' * len(angles)}---|\n{rows}\n")
 
 
 if __name__ == "__main__":

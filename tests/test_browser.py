@@ -412,6 +412,25 @@ def test_a_tilted_face_is_measured_and_classified_upright(shipped_site, open_pag
     assert log.errors == []
 
 
+def test_level_from_sets_how_far_a_face_leans_before_it_is_turned(shipped_site, open_page):
+    """`{levelFrom: degrees}` moves the 15-degree threshold: at 40 the portrait turned by 30 degrees
+    is classified as it lies, at 0 even the upright one (its eyes lean about a degree) is turned."""
+    page, log = open_page(shipped_site["url"])
+    upright = png_data_url(astronaut())
+    tilted = png_data_url(np.asarray(Image.fromarray(astronaut()).rotate(30, resample=Image.Resampling.BICUBIC,
+                                                                         fillcolor=(128, 128, 128))))
+    scores = page.evaluate("""async ([upright, tilted]) => {
+        const scores = async (u, options) => (await facemood.classify(u, options)).faces[0].scores;
+        return [await scores(tilted, {levelFrom: 40}), await scores(tilted, {level: false}),
+                await scores(upright, {levelFrom: 0}), await scores(upright, {level: false})];
+    }""", [upright, tilted])
+    assert scores[0] == scores[1]
+    assert scores[2] != scores[3]
+    error = page.evaluate("u => facemood.classify(u, {levelFrom: -5}).then(() => null, (e) => e.message)", upright)
+    assert error == "levelFrom must be degrees, 0 or more, not -5"
+    assert log.errors == []
+
+
 def test_a_levelled_crop_is_the_tilted_box_turned_upright(tiny_site, open_page):
     """image.js' greyCrop on a drawn picture: a black bar through the middle of a white square,
     turned 30 degrees clockwise on screen. Turned back by that lean, the crop's bar is level again:

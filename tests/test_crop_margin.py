@@ -51,3 +51,16 @@ def test_a_tilted_composite_reports_the_roll_it_drew(monkeypatch):
         assert abs(drawn - roll) < 2
         rolls.append(roll)
     assert {np.sign(r) for r in rolls[1:]} == {-1, 1}  # turned both ways
+
+
+def test_the_tilt_threshold_sweep_takes_the_turned_label_from_the_threshold_on():
+    """Per face (measured |roll|, turned crop right, crop as it lies right): a threshold of 10 uses
+    the turned crop for rolls of 10 and more; `never` uses every crop as it lies; undetected faces
+    count as wrong (total 4 per angle, 3 found)."""
+    outcomes = {0: [(3, False, True), (10, True, False), (25, True, False)]}
+    rows = tilt._sweep(outcomes, total=4)
+    assert rows["0"]["accuracy"] == {"0": 0.5}
+    assert rows["10"]["accuracy"] == {"0": 0.75}
+    assert rows["15"]["accuracy"] == {"0": 0.5}
+    assert rows["30"]["accuracy"] == {"0": 0.25}
+    assert rows["never"]["accuracy"] == {"0": 0.25} and rows["never"]["mean"] == 0.25

@@ -18,7 +18,8 @@
 //                                            tip, mouth, ears; roll: degrees the eyes' line leans,
 //                                            clockwise on screen; a face leaning 15 degrees or more is
 //                                            classified turned upright; options: {level: false} classifies
-//                                            every crop as it lies,
+//                                            every crop as it lies, {levelFrom: degrees} turns upright
+//                                            the faces leaning that far or more (0: every face),
 //                                            {margin} overrides metadata.json's crop margin,
 //                                            {range: 'close'|'far'} picks the detector: 'close' (the
 //                                            default for a <video>) looks at a quarter of the pixels
@@ -189,13 +190,15 @@ async function findFaces(src, drawable, range) {
   return readingOrder(closeFound.length > 0 ? closeFound : await close.detect(drawable, BORDER));
 }
 
-async function classify(src, { margin, range, level = true } = {}) {
+async function classify(src, { margin, range, level = true, levelFrom } = {}) {
   if (range !== undefined && range !== 'close' && range !== 'far') throw new TypeError(`range must be 'close' or 'far', not ${range}`);
+  if (levelFrom !== undefined && !(levelFrom >= 0)) throw new TypeError(`levelFrom must be degrees, 0 or more, not ${levelFrom}`);
+  const levelFromRadians = levelFrom === undefined ? LEVEL_FROM_RADIANS : (levelFrom * Math.PI) / 180;
   return withImage(src, async (drawable) => {
     const found = await findFaces(src, drawable, range);
     margin = margin ?? model.metadata.crop.margin;
     const leans = found.map(({ keypoints }) => roll(keypoints));
-    const turn = (lean) => (level && Math.abs(lean) >= LEVEL_FROM_RADIANS ? lean : 0);
+    const turn = (lean) => (level && Math.abs(lean) >= levelFromRadians ? lean : 0);
     const all = await model.predict(found.map(({ box }, i) => crop(drawable, faceCrop(box, margin), turn(leans[i]))));
     // Back to the source's pixels when a huge photo was scaled down for the work.
     const toSource = (v) => Math.round(v / drawable.scale);
