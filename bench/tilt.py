@@ -1,8 +1,8 @@
 """Does turning a tilted face upright before classifying it pay?
 
 FER2013's faces are upright. In real photos heads lean: selfies, people leaning together. The page
-measures each face's roll from BlazeFace's eye keypoints and, when it is 15 degrees or more, turns
-the crop back by it (`facemood.classify(src)`). Here each validation (PublicTest) face, with its
+measures each face's roll from BlazeFace's eye keypoints and, when it is `facemood.levelFrom`
+degrees or more, turns the crop back by it (`facemood.classify(src)`). Here each validation (PublicTest) face, with its
 border extended around it as in bench/crop_margin.py, is turned by a known angle (clockwise or
 counter-clockwise at random), pasted onto colour noise, and classified by the page both ways: as
 the page does ("levelled") and as it lies (`{level: false}`). Also recorded: how often the face
@@ -67,6 +67,7 @@ def main(argv=None):
     outcomes = {a: [] for a in ANGLES}
     started = time.time()
     with site_page(args.model_dir) as page:
+        level_from = page.evaluate("facemood.levelFrom")
         for n, index in enumerate(pick):
             truth = labels[val.labels[index]]
             for angle in ANGLES:
@@ -89,6 +90,7 @@ def main(argv=None):
     report = {
         "command": f"python -m bench.tilt --data {args.data.name} --count {args.count}",
         "faces_per_angle": total,
+        "page_levels_from_degrees": level_from,
         "angles": {str(a): {
             "detection_rate": round(found[a] / total, 4),
             "roll_error_median_degrees": float(np.median(roll_errors[a])) if roll_errors[a] else None,
@@ -125,7 +127,8 @@ def _markdown(r):
     return (f"# Tilted faces: levelled or classified as they lie\n\n`{r['command']}`\n\n"
             f"{r['faces_per_angle']} validation faces, each turned by every angle below (clockwise or "
             f"counter-clockwise at random) with its border extended around it, on colour noise. Accuracy "
-            f"counts undetected faces as wrong.\n\n"
+            f"counts undetected faces as wrong. Levelled: as the page does, turning faces whose measured roll "
+            f"is {r.get('page_levels_from_degrees', 15)} degrees or more.\n\n"
             f"| tilt | detected | roll error, median (degrees) | accuracy as it lies | accuracy levelled |\n"
             f"|---|---|---|---|---|\n{rows}\n" + _sweep_markdown(r))
 
