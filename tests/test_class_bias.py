@@ -139,7 +139,7 @@ def test_the_model_card_names_the_shipped_bias(shipped_site):
     assert "<dt>Class bias</dt>" in card
     for label, value in raised.items():
         assert f"{label} {value:+.2f}" in card
-    assert "As shipped (with test-time flipping and the class bias) accuracy" in card
+    assert "As shipped (with test-time flipping of unsure faces and the class bias) accuracy" in card
     assert "Float (Keras, one pass, no class bias) accuracy" in card
 
 
