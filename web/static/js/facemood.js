@@ -48,8 +48,8 @@ const CLOSE_RANGE_DETECTOR_URL = new URL('../../detector/blazeface-front.json', 
 // tilted. Below it the model copes (it saw turns of up to 15 degrees in training) and the eyes'
 // roll is only good to about 5 degrees, so a face measured as leaning a little may not lean at all.
 // bench/tilt.py measured thresholds from 0 to 35 degrees: on average over tilts of 0-45 degrees
-// they are level within a face or two in 500, and 30 costs upright faces least (0.4 points at 0
-// and 10 degrees, against 1.4-1.6 at 15) while keeping the gain at 45 (12.6 points).
+// they lie within three faces of 500, and 30 costs upright faces least (0.2-0.4 points at 0
+// degrees, against 1.4 at 15) while keeping most of the gain at 45 (about 12 points).
 const LEVEL_FROM_DEGREES = 30;
 const LEVEL_FROM_RADIANS = (LEVEL_FROM_DEGREES * Math.PI) / 180;
 let model = null;
