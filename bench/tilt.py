@@ -2,11 +2,12 @@
 
 FER2013's faces are upright. In real photos heads lean: selfies, people leaning together. The page
 measures each face's roll from BlazeFace's eye keypoints and, when it is `facemood.levelFrom`
-degrees or more, turns the crop back by it (`facemood.classify(src)`). Here each validation (PublicTest) face, with its
-border extended around it as in bench/crop_margin.py, is turned by a known angle (clockwise or
-counter-clockwise at random), pasted onto colour noise, and classified by the page both ways: as
-the page does ("levelled") and as it lies (`{level: false}`). Also recorded: how often the face
-is found at each angle and how far the measured roll is from the true one.
+degrees or more, turns the crop back by it (`facemood.classify(src)`). Here each validation
+(PublicTest) face, with its border extended around it as in bench/crop_margin.py, is turned by a
+known angle (clockwise or counter-clockwise at random), pasted onto colour noise, and classified
+by the page both ways: as the page does ("levelled") and as it lies (`{level: false}`). Also
+recorded: how often the face is found at each angle and how far the measured roll is from the true
+one.
 
 Where should levelling start? Each face is classified a third time turned upright whatever its
 roll (`{levelFrom: 0}`); a threshold T then gives the face the label of that turned crop when its

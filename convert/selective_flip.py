@@ -52,11 +52,11 @@ def fit_flip_margin(single, mirror, labels):
     thresholds = np.quantile(margins, shares)
     reaches = [(combined(single, mirror, margins < t).argmax(axis=1) == labels).mean() >= target
                for t in thresholds]
-    # The first share from which every larger one reaches the target; the last one alone if none.
-    chosen = len(shares) - 1
-    while chosen > 0 and reaches[chosen - 1] and all(reaches[chosen:]):
+    # Walk down from the largest share while each reaches the target: the first share of that run.
+    chosen = len(shares)
+    while chosen > 0 and reaches[chosen - 1]:
         chosen -= 1
-    if not all(reaches[chosen:]):
+    if chosen == len(shares):
         return 1.0, 1.0  # no share short of all levels with flipping every face
     margin = round(float(thresholds[chosen]), 4)  # as metadata.json records it
     return margin, float((margins < margin).mean())
