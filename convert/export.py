@@ -5,19 +5,19 @@ convolutions and fuses bias + ReLU6, so the browser runs fewer, faster ops, and 
 only tfjs-core + tfjs-converter (no tfjs-layers). Keras 3 configs are never involved.
 
 Story: load model.h5 + metadata -> fold the grey-to-RGB copy into the first convolution
-(convert/grey_stem.py) -> convert with tensorflowjs into a temporary folder -> rewrite its graph
+(convert/grey_stem.py) -> convert the network in memory with tensorflowjs -> rewrite its graph
 into fewer ops (convert/lean_graph.py) -> run the converted graph (de-quantized weights) on
 val/test -> write tfjs/, metadata and metrics, swapping the whole model folder at once.
 """
 import hashlib
+import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_dir, atomic_write_json, read_json
+from common.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, read_json
 from common.errors import FacemoodError
 from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
 from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
@@ -60,7 +60,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     FLOAT16_KINDS, or layer names; None keeps the recorded choice, [] removes it) keeps those weights
     float16.
     """
-    from tensorflowjs.converters import converter
+    from tensorflowjs.converters import tf_saved_model_conversion_v2
 
     if quantize not in QUANTIZE:
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
@@ -100,17 +100,16 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
                 shutil.copy2(item, tmp / item.name)
         out = tmp / TFJS_DIR
         _say(progress, f"converting {model_dir / MODEL_FILE} to a TF.js graph model ({quantize}) ...")
-        with tempfile.TemporaryDirectory(prefix="facemood-export-") as scratch:
-            exported = Path(scratch) / MODEL_FILE
-            folded, stem = with_grey_stem(model, metadata)
-            folded.save(exported, include_optimizer=False)
-            dtype_map = _quantization_map(quantize, stem, keep_float16)
-            try:
-                converter.dispatch_keras_h5_to_tfjs_graph_model_conversion(
-                    str(exported), str(out), quantization_dtype_map=dtype_map,
-                    weight_shard_size_bytes=4 * 1024 * 1024)
-            except (ValueError, OSError) as e:
-                raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
+        folded, stem = with_grey_stem(model, metadata)
+        dtype_map = _quantization_map(quantize, stem, keep_float16)
+        # Straight from the network in memory: the same graph and shards as through an .h5 file and
+        # a Keras SavedModel, without serializing every layer (most of a small network's time).
+        try:
+            tf_saved_model_conversion_v2.convert_keras_model_to_graph_model(
+                folded, str(out), quantization_dtype_map=dtype_map, weight_shard_size_bytes=4 * 1024 * 1024)
+        except (ValueError, OSError) as e:
+            raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
+        _name_signature(out, folded)
         removed = lean_tfjs_dir(out)
         _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
         metadata["tfjs"] = _describe_shards(out, quantize)
@@ -236,6 +235,18 @@ def _evaluate_converted(model, graph, dataset, metadata):
             "max_abs_probability_difference": round(float(np.abs(float_probs - quant_probs).max()), 4),
         }
     return reports, agreement
+
+
+def _name_signature(tfjs_dir, network):
+    """model.json's signature keyed by the network's input and output layer names ("face",
+    "scores"), as a SavedModel's would be, not by tensor names ("face:0", "Identity:0")."""
+    path = Path(tfjs_dir) / "model.json"
+    spec = read_json(path, "TF.js model")
+    signature = spec["signature"]
+    for key, layers in (("inputs", network.input_names), ("outputs", network.output_names)):
+        (entry,) = signature[key].values()
+        signature[key] = {layers[0]: entry}
+    atomic_write_bytes(path, json.dumps(spec).encode())  # compact, as tensorflowjs writes it
 
 
 def _quantization_map(quantize, stem, keep_float16=()):

@@ -155,6 +155,14 @@ def test_the_page_gets_the_grey_face_straight_into_the_first_convolution(tiny_bu
     assert all(w["quantization"]["dtype"] == "uint8" for w in kernels if w is not stem[0])
 
 
+def test_the_graph_signature_names_the_face_and_its_scores(tiny_build):
+    """model.json's signature is keyed by the network's input and output layers, as a SavedModel's
+    is, for anyone who runs the shards with their own TF.js code."""
+    signature = json.loads((tiny_build["model_dir"] / "tfjs" / "model.json").read_text())["signature"]
+    assert list(signature["inputs"]) == ["face"] and signature["inputs"]["face"]["name"] == "face:0"
+    assert list(signature["outputs"]) == ["scores"]
+    assert signature["inputs"]["face"]["tensorShape"]["dim"][1:] == [{"size": "48"}, {"size": "48"}, {"size": "1"}]
+
 
 def test_the_shipped_graph_pads_inside_its_convolutions(tiny_build):
     """convert/lean_graph.py ran on the pipeline's graph: MobileNetV2's hand-made pads before its
