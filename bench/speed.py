@@ -7,8 +7,9 @@ has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
 --warm-count classifications in each of --warm-pages pages, pooled, then of facemood's expression
 model alone; live tensors after the
-first and the last; for facemood also on a second visit, as its service worker serves the page)
-and the webcam mode on
+first and the last; for facemood also on a second visit, as its service worker serves the page,
+and, when the model flips only the faces it is unsure of, with every face counted as unsure: what a
+face costs whose mirror image runs too) and the webcam mode on
 a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
 backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table).
 
@@ -18,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,10 +80,13 @@ def run(args, command="python -m bench.speed"):
         tmp = Path(tmp)
         progress("rendering the site, the face-api page and the photos")
         dist = render_site(args.model_dir, tmp / "facemood")
+        unsure_dist = (render_site(every_face_unsure(args.model_dir, tmp / "model-unsure"), tmp / "facemood-unsure")
+                       if _flips_only_unsure(args.model_dir) and "facemood" in (args.only or CONTENDERS) else None)
         harness = sites.write_faceapi_harness(tmp / "faceapi")
         photos = composites.write_photos(tmp / "photos")
         video = composites.write_camera_video(tmp / "camera.y4m")
-        with sites.served(dist) as ours, sites.served(harness) as theirs, sync_playwright() as playwright:
+        with sites.served(dist) as ours, sites.served(harness) as theirs, \
+                sites.served(unsure_dist or dist) as ours_unsure, sync_playwright() as playwright:
             contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
                                               sites.faceapi(theirs, "webgl"))}
             chosen = [contenders[name] for name in (args.only or CONTENDERS)]
@@ -101,7 +106,7 @@ def run(args, command="python -m bench.speed"):
                     cold[contender.name].append(result)
                     progress(f"cold run {i + 1}/{args.runs} {contender.title}: first result "
                              f"{result['first_result_ms']:.0f} ms, {result['bytes_gzip'] / 1e6:.2f} MB gzip")
-            warm, second, fps = {}, {}, {}
+            warm, second, unsure, fps = {}, {}, {}, {}
             for contender in chosen:
                 if contender.name in failures:
                     continue
@@ -112,9 +117,14 @@ def run(args, command="python -m bench.speed"):
                     progress(f"{contender.title}: the same on a second visit")
                     second[contender.name] = measure.warm_pages(playwright, contender, photos, count, args.warm_pages,
                                                                  second_visit=True)
+                if contender.name == "facemood" and unsure_dist:
+                    progress(f"{contender.title}: the same with every face unsure (its mirror image run too)")
+                    unsure[contender.name] = measure.warm_pages(playwright, sites.facemood(ours_unsure), photos, count,
+                                                                args.warm_pages)
                 progress(f"{contender.title}: webcam")
                 fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
-    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name))
+    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name),
+                                          unsure.get(c.name))
                  for c in chosen}
     if "facemood" not in summaries or summaries["facemood"] is None:
         raise FacemoodError(f"facemood could not be measured: {failures.get('facemood', 'not selected')}")
@@ -131,12 +141,32 @@ def run(args, command="python -m bench.speed"):
     }
     markdown = report.markdown(summaries, rows, {c.name: c.title for c in chosen}, meta)
     result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
-              "cold_runs": cold, "warm": warm, "warm_second_visit": second, "webcam_fps": fps, "markdown": markdown}
+              "cold_runs": cold, "warm": warm, "warm_second_visit": second, "warm_every_face_unsure": unsure,
+              "webcam_fps": fps, "markdown": markdown}
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "speed.json", result)
     atomic_write_bytes(args.out / "speed.md", markdown.encode())
     progress(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'} in {meta['seconds']:.0f} s")
     return result
+
+
+def _flips_only_unsure(model_dir):
+    from common.metadata import load_metadata
+
+    return "flip_when_unsure" in load_metadata(model_dir).get("inference", {})
+
+
+def every_face_unsure(model_dir, out):
+    """A copy of `model_dir` whose page counts every face as unsure (a margin above any top-two
+    margin), so each face also runs its mirror image: the cost of a face the network is unsure of,
+    measured on the benchmark's photos, whose face it is sure of."""
+    from common.metadata import load_metadata
+
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("report"))
+    metadata = load_metadata(out)
+    metadata["inference"]["flip_when_unsure"]["margin"] = 1.01
+    atomic_write_json(out / "metadata.json", metadata)
+    return out
 
 
 def render_again(out):

@@ -229,9 +229,12 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
     assert math.isfinite(ours["per_image_second_visit_ms"]) and ours["per_image_second_visit_ms"] > 0
     assert result["summary"]["faceapi_wasm"]["per_image_second_visit_ms"] is None
     assert len(ours["per_page_ms"]) == len(ours["per_page_second_visit_ms"]) == 2 and ours["tensors_grew"] is False
+    # The shipped model flips only unsure faces: a face that is unsure (mirror image too) is measured apart.
+    assert math.isfinite(ours["per_image_unsure_ms"]) and ours["per_image_unsure_ms"] > 0
+    assert ours["threads_unsure"] == 1 and len(ours["per_page_unsure_ms"]) == 2
     assert result["summary"]["faceapi_wasm"]["classify_only_ms"] is None
     assert {row["id"] for row in result["targets"]} >= {"first_result", "per_image", "per_image_second_visit",
-                                                        "classify_only", "webcam",
+                                                        "per_image_unsure", "classify_only", "webcam",
                                                         "bytes_gzip", "longest_task", "tensors"}
     table = (tmp_path / "speed.md").read_text()
     assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
@@ -241,6 +244,24 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert (tmp_path / "speed.md").read_text() == table
     assert json.loads((tmp_path / "speed.json").read_text())["summary"] == result["summary"]
+
+
+def test_the_every_face_unsure_copy_flips_every_face_and_keeps_the_shipped_model(tmp_path):
+    """bench.speed's copy for the cost of an unsure face: every face's mirror image runs, whatever
+    its scores, and the shipped model's folder is left as it was."""
+    from bench.speed import every_face_unsure
+    from common.metadata import load_metadata
+    from convert.selective_flip import unsure
+
+    shipped = ROOT / "models" / "default"
+    before = (shipped / "metadata.json").read_bytes()
+    copy = every_face_unsure(shipped, tmp_path / "model")
+    assert (shipped / "metadata.json").read_bytes() == before
+    sure = np.zeros((3, 7), np.float32)
+    sure[:, 3] = 1.0  # as sure as scores get: all on one class
+    scores = np.random.default_rng(0).dirichlet(np.ones(7), 100).astype(np.float32)
+    assert unsure(np.concatenate([sure, scores]), load_metadata(copy)).all()
+    assert not unsure(sure, load_metadata(shipped)).any()  # the shipped margin flips none of these
 
 
 def test_first_result_ratio_interval_is_a_seeded_paired_bootstrap():
