@@ -8,10 +8,11 @@ the photos of `bench.speed`, in rounds (plain then isolated, isolated then plain
   results);
 - a second and a third visit in the same tab (reloads), once the page's service worker controls
   it (the worker serves the page isolated either way): time to the first result of each;
-- per photo in a warm first-visit page, and the threads it settled on.
+- per photo in warm first-visit pages (--warm-pages per way, the ways alternating, pooled: a
+  busy spell of this shared machine can slow one page's whole run), and the threads it settled on.
 Writes --out/isolation.json (every run) and isolation.md (medians).
 
-    python -m bench.isolation [--runs 8] [--warm-count 40]
+    python -m bench.isolation [--runs 8] [--warm-count 40] [--warm-pages 3]
 """
 import argparse
 import contextlib
@@ -36,10 +37,11 @@ def parse_args(argv):
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default", help="model folder")
     parser.add_argument("--runs", type=int, default=8, help="rounds of cold runs (default 8)")
     parser.add_argument("--warm-count", type=int, default=40, help="classifications in each warm page (default 40)")
+    parser.add_argument("--warm-pages", type=int, default=3, help="warm pages per way (default 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for isolation.json and .md")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.warm_count < 4:
-        parser.error("--runs must be at least 1 and --warm-count at least 4")
+    if args.runs < 1 or args.warm_pages < 1 or args.warm_count < 4:
+        parser.error("--runs and --warm-pages must be at least 1, --warm-count at least 4")
     if not (args.model_dir / "metadata.json").is_file():
         parser.error(f"{args.model_dir}: not a model folder (no metadata.json)")
     return args
@@ -100,12 +102,19 @@ def run(args, command):
                         runs[way]["later_visits"].append(later_visits(playwright, pages[way], photo))
                     except (RuntimeError, TimeoutError) as e:
                         raise FacemoodError(f"the page {WAYS[way]} could not be measured: {e}") from None
-            for way in WAYS:
-                print(f"[{time.strftime('%H:%M:%S')}] warm page, {WAYS[way]}", file=sys.stderr, flush=True)
-                runs[way]["warm"] = measure.warm_run(playwright, pages[way], photos, count=args.warm_count)
+            warm = {way: [] for way in WAYS}
+            for n in range(args.warm_pages):
+                for way in (WAYS if n % 2 == 0 else reversed(WAYS)):
+                    print(f"[{time.strftime('%H:%M:%S')}] warm page {n + 1}/{args.warm_pages}, {WAYS[way]}",
+                          file=sys.stderr, flush=True)
+                    warm[way].append(measure.warm_run(playwright, pages[way], photos, count=args.warm_count))
+            for way, pages_run in warm.items():
+                runs[way]["warm"] = {"ms": [ms for run in pages_run for ms in run["ms"]],
+                                     "threads": pages_run[0]["threads"],
+                                     "page_medians": [statistics.median(run["ms"]) for run in pages_run]}
     report = {"command": command, "date": datetime.date.today().isoformat(), "runs": runs,
               "summary": {way: summarize(r) for way, r in runs.items()}}
-    report["markdown"] = markdown(report["summary"], command, report["date"], args.runs)
+    report["markdown"] = markdown(report["summary"], command, report["date"], args.runs, args.warm_pages)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "isolation.json", report)
     atomic_write_bytes(args.out / "isolation.md", report["markdown"].encode())
@@ -123,10 +132,11 @@ def summarize(runs):
         "later_visits_isolated": all(all(r["isolated"]) for r in later),
         "per_photo_ms": statistics.median(warm["ms"]),
         "threads": warm["threads"],
+        "pages": "–".join(f"{f(warm['page_medians']):.0f}" for f in (min, max)),
     }
 
 
-def markdown(summary, command, date, runs):
+def markdown(summary, command, date, runs, warm_pages):
     plain, isolated = summary["plain"], summary["isolated"]
     rows = [
         ("First visit: time to the first result, cold (median)", "{first_visit_ms:.0f} ms"),
@@ -136,14 +146,16 @@ def markdown(summary, command, date, runs):
          "{second_visit_ms:.0f} ms"),
         ("Third visit (another reload): time to the first result (median)", "{third_visit_ms:.0f} ms"),
         ("Second and third visits cross-origin isolated", "{later_visits_isolated}"),
-        ("Per photo, one face, warm, first visit (median; threads)", "{per_photo_ms:.1f} ms ({threads})"),
+        ("Per photo, one face, warm, first visit (median; threads; each page's median)",
+         "{per_photo_ms:.1f} ms ({threads}; pages {pages})"),
     ]
     lines = [f"| metric | {WAYS['plain']} | {WAYS['isolated']} |", "|---|---|---|"]
     lines += [f"| {title} | {cell.format(**plain)} | {cell.format(**isolated)} |" for title, cell in rows]
     return "\n".join(lines) + (
         f"\n\n`{command}` on {date}: {runs} rounds, the two ways in alternating order; each round one cold first "
         "visit per way (fresh Chromium, the photo given the moment the page listens, as in `bench.speed`) and one "
-        "first, second and third visit in another fresh browser; then one warm page per way.\n")
+        f"first, second and third visit in another fresh browser; then {warm_pages} warm pages per way, the ways "
+        "alternating, pooled.\n")
 
 
 if __name__ == "__main__":

@@ -308,7 +308,8 @@ def test_isolation_benchmark_smoke_run_gives_real_numbers(tmp_path):
     if not CHROMIUM.exists():
         (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"{CHROMIUM} not found")
     run = subprocess.run([sys.executable, "-m", "bench.isolation", "--runs", "1", "--warm-count", "4",
-                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          "--warm-pages", "2", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads((tmp_path / "isolation.json").read_text())["summary"]
     for way in ("plain", "isolated"):
@@ -318,4 +319,7 @@ def test_isolation_benchmark_smoke_run_gives_real_numbers(tmp_path):
         # The service worker serves later visits isolated whatever the server sends.
         assert summary[way]["later_visits_isolated"] is True
     assert summary["plain"]["threads"] == 1 and summary["isolated"]["threads"] >= 1
+    runs = json.loads((tmp_path / "isolation.json").read_text())["runs"]
+    assert all(len(runs[way]["warm"]["page_medians"]) == 2 and len(runs[way]["warm"]["ms"]) == 2 * (4 - 3)
+               for way in ("plain", "isolated"))  # two pages pooled, each without its first three photos
     assert (tmp_path / "isolation.md").read_text().startswith("| metric | served without the headers |")
