@@ -89,10 +89,15 @@ const ready = (async () => {
 // run mixes the two backends. The networks' weights move to the new backend at once, and each
 // network makes its slow first run there right away. The old backend is dropped once it holds
 // nothing.
+const SETTLE_THREADS_MS = 300;
 async function moveToThreads() {
   await quiet();
   const count = await startThreadedBackend();
   if (!count) return 1;
+  // The build's workers are still starting (and the browser compiling its code) when it resolves:
+  // runs made then wait for them, and the networks' first runs there took 60-130 ms tasks where,
+  // SETTLE_THREADS_MS later, they stayed under the 50 ms of a long task (traced, 5 loads each).
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_THREADS_MS));
   await quiet();
   const single = tf.getBackend();
   await tf.setBackend(THREADED);
