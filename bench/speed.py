@@ -16,6 +16,7 @@ backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table)
     python -m bench.speed [--runs 5] [--warm-count 100] [--out bench/results]
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -86,7 +87,8 @@ def run(args, command="python -m bench.speed"):
         photos = composites.write_photos(tmp / "photos")
         video = composites.write_camera_video(tmp / "camera.y4m")
         with sites.served(dist) as ours, sites.served(harness) as theirs, \
-                sites.served(unsure_dist or dist) as ours_unsure, sync_playwright() as playwright:
+                (sites.served(unsure_dist) if unsure_dist else contextlib.nullcontext()) as ours_unsure, \
+                sync_playwright() as playwright:
             contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
                                               sites.faceapi(theirs, "webgl"))}
             chosen = [contenders[name] for name in (args.only or CONTENDERS)]
