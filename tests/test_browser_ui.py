@@ -169,6 +169,8 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         wait_until(page, "document.documentElement.lang === 'en'")
         assert "Drop photos here" in page.inner_text("#drop-zone")
         assert "happy, sad" in page.inner_text("footer")
+        # The shipped shards are uint8 with some tensors kept float16: the footer names both.
+        assert "bytes of uint8 + float16 weights" in page.inner_text("footer")
         assert page.query_selector("article.result .timing").inner_text().endswith("on this device")
         page.reload()
         page.wait_for_selector("body[data-ready=true]")

@@ -258,7 +258,9 @@ def _context(metadata, metrics, runtime):
         "footer": {
             "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
-            "quantize": metadata["tfjs"]["quantize"], "labels": metadata["labels"],  # named in the reader's language
+            # Some tensors may be kept float16 under a uint8 quantization: both kinds named then.
+            "quantize": metadata["tfjs"]["quantize"] + (" + float16" if metadata["tfjs"].get("float16_kinds") else ""),
+            "labels": metadata["labels"],  # named in the reader's language
             **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
                is not None else "—" for split in ("val", "test")},
         },
