@@ -1,54 +1,19 @@
 """FaceRes' folded graph weights become a Keras MobileNet that computes what FaceRes computes.
 
-The FaceRes files are made here: random weights under FaceRes' names and shapes, in a TF.js
-weights manifest written by tensorflowjs itself. The expected values come from a plain TensorFlow
-forward pass of the folded network as FaceRes' graph runs it (0-255 input, SAME padding).
+The FaceRes files are made by tests/faceres.py: random weights under FaceRes' names and shapes.
+The expected values come from a plain TensorFlow forward pass of the folded network as FaceRes'
+graph runs it (0-255 input, SAME padding).
 """
-import json
-
 import numpy as np
 import pytest
 
 from common.errors import FacemoodError
 from train.keras_env import tf
 from train import face_backbone
-from tensorflowjs.write_weights import write_weights  # noqa: E402  isort: skip
+from faceres import faceres_weights, write_faceres
 
 SIZE = 64  # every stride-2 layer meets an even side, where SAME and Keras' padding agree
 STRIDE_2 = {2, 4, 6, 12}
-POINTWISE_CHANNELS = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)  # MobileNet, width 1.0
-
-
-def _faceres_weights(rng):
-    shapes = {"conv1/convolution/merged_input": (3, 3, 3, 32), "conv1_bn/batchnorm_1/sub": (32,)}
-    channels = 32
-    for i, out in enumerate(POINTWISE_CHANNELS, start=1):
-        shapes[f"conv_dw_{i}/depthwise_kernel"] = (3, 3, channels, 1)
-        shapes[f"conv_dw_{i}_bn/batchnorm_1/mul"] = (channels,)
-        shapes[f"conv_dw_{i}_bn/batchnorm_1/sub"] = (channels,)
-        shapes[f"conv_pw_{i}/convolution/merged_input"] = (1, 1, channels, out)
-        shapes[f"conv_pw_{i}_bn/batchnorm_1/sub"] = (out,)
-        channels = out
-    weights = {}
-    for name, shape in shapes.items():
-        if name.endswith("mul"):
-            weights[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-        elif name.endswith("sub"):
-            weights[name] = rng.normal(0, 0.2, shape).astype(np.float32)
-        else:
-            fan_in = np.prod(shape[:-1]) if "depthwise" not in name else 9
-            scale = 1 / 255 if name.startswith("conv1/") else 1.0
-            weights[name] = (rng.normal(0, np.sqrt(2 / fan_in), shape) * scale).astype(np.float32)
-    # FaceRes' own top, which the conversion drops
-    weights["feats/kernel"] = rng.normal(0, 0.03, (1024, 256)).astype(np.float32)
-    return weights
-
-
-def _write_faceres(folder, weights):
-    manifest = write_weights([[{"name": n, "data": w} for n, w in weights.items()]], str(folder))
-    path = folder / "faceres.json"
-    path.write_text(json.dumps({"format": "graph-model", "weightsManifest": manifest}))
-    return path
 
 
 def _faceres_forward(weights, raw, border=0.0):
@@ -72,10 +37,10 @@ def _faceres_forward(weights, raw, border=0.0):
 @pytest.fixture(scope="module")
 def faceres(tmp_path_factory):
     rng = np.random.default_rng(3)
-    weights = _faceres_weights(rng)
+    weights = faceres_weights(rng)
     folder = tmp_path_factory.mktemp("faceres")
     crops = rng.integers(0, 256, (12, 48, 48)).astype(np.uint8)
-    out = face_backbone.write_face_backbone(_write_faceres(folder, weights), folder / "backbone.h5", crops, SIZE)
+    out = face_backbone.write_face_backbone(write_faceres(folder, weights), folder / "backbone.h5", crops, SIZE)
     return weights, crops, out
 
 
@@ -118,14 +83,14 @@ def test_the_weights_file_is_what_train_loads(faceres):
 
 def test_other_networks_are_refused_clearly(tmp_path):
     rng = np.random.default_rng(4)
-    weights = _faceres_weights(rng)
+    weights = faceres_weights(rng)
     del weights["conv_dw_7/depthwise_kernel"]
     with pytest.raises(FacemoodError, match="not a FaceRes MobileNet.*conv_dw_7/depthwise_kernel"):
-        face_backbone.read_faceres(_write_faceres(tmp_path, weights))
-    narrow = _faceres_weights(rng)
+        face_backbone.read_faceres(write_faceres(tmp_path, weights))
+    narrow = faceres_weights(rng)
     narrow["conv_pw_13/convolution/merged_input"] = narrow["conv_pw_13/convolution/merged_input"][..., :512]
     (tmp_path / "narrow").mkdir()
     with pytest.raises(FacemoodError, match="not a width-1.0 MobileNet: conv_pw_13"):
-        face_backbone.read_faceres(_write_faceres(tmp_path / "narrow", narrow))
+        face_backbone.read_faceres(write_faceres(tmp_path / "narrow", narrow))
     with pytest.raises(FacemoodError, match="cannot read TF.js graph model"):
         face_backbone.read_faceres(tmp_path / "missing.json")
