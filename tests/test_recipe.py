@@ -2,6 +2,7 @@
 teacher, the 8-block student, the student taught, converted as shipped and reported. Here on a tiny
 FER2013-format file, its FER+ votes and a FaceRes of random weights, two steps per training run."""
 import json
+import os
 import subprocess
 import sys
 
@@ -22,12 +23,15 @@ def recipe(tmp_path_factory):
     source = write_faceres(root / "faceres", faceres_weights(np.random.default_rng(0)))
     out = root / "out"
 
+    # A make of its own: not the one running the tests (`make test ARGS=...` would hand it its variables).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
     def make():
         # -o setup-ml: this interpreter's packages are the ones under test; nothing is installed.
         return subprocess.run(
             ["make", "-o", "setup-ml", "recipe", f"PY={sys.executable}", f"DATA={data}", f"FERPLUS={votes}",
              f"FACERES={source}", f"RECIPE={out}", "RECIPE_ARGS=--epochs 1 --max-steps 2 --quiet", "MIN_RECALL=0"],
-            cwd=ROOT, capture_output=True, text=True, timeout=900)
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
     first = make()
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
