@@ -323,3 +323,33 @@ def test_isolation_benchmark_smoke_run_gives_real_numbers(tmp_path):
     assert all(len(runs[way]["warm"]["page_medians"]) == 2 and len(runs[way]["warm"]["ms"]) == 2 * (4 - 3)
                for way in ("plain", "isolated"))  # two pages pooled, each without its first three photos
     assert (tmp_path / "isolation.md").read_text().startswith("| metric | served without the headers |")
+
+
+@pytest.mark.browser
+def test_networks_benchmark_times_each_network_at_its_shapes(tmp_path):
+    """One short run of bench.networks: every network alone, each case timed in every round."""
+    if not CHROMIUM.exists():
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"{CHROMIUM} not found")
+    from bench import networks
+
+    run = subprocess.run([sys.executable, "-m", "bench.networks", "--runs", "3", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads((tmp_path / "networks.json").read_text())
+    assert (report["backend"], report["threads"]) == ("wasm", 1)
+    assert [n["name"] for n in report["networks"]] == [c[0] for c in networks.CASES]
+    shapes = {n["name"]: n["input_shape"] for n in report["networks"]}
+    assert shapes["photo_detector_256x192"] == [1, 192, 256, 3]
+    assert shapes["expression_model_2"][0] == 2 and shapes["expression_model_2"][1:] == shapes["expression_model_1"][1:]
+    assert all(len(n["ms"]) == 3 and all(0 < ms < 10_000 for ms in n["ms"]) for n in report["networks"])
+    table = (tmp_path / "networks.md").read_text()
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(networks.CASES)  # heading, a row each
+    assert "| photo detector, 256×192 (a 4:3 photo, as the page runs it) |" in table and "| 100% |" in table
+
+
+def test_networks_benchmark_refuses_a_folder_without_a_model(tmp_path, capsys):
+    from bench import networks
+
+    with pytest.raises(SystemExit):
+        networks.parse_args(["--model-dir", str(tmp_path)])
+    assert "not a model folder" in capsys.readouterr().err
