@@ -79,7 +79,9 @@ def run(args, command):
                 raise FacemoodError(f"the networks could not be measured: {str(e).splitlines()[0]}") from None
             finally:
                 browser.close()
-    report = {"command": command, "date": datetime.date.today().isoformat(), "model_dir": str(args.model_dir),
+    model_dir = args.model_dir.resolve()
+    shown = model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir  # no machine's path
+    report = {"command": command, "date": datetime.date.today().isoformat(), "model_dir": str(shown),
               "backend": backend, "threads": threads, "runs": args.runs,
               "networks": [{"name": name, "file": file, "what": what, "input_shape": timings[name]["shape"],
                             "ms": timings[name]["ms"]} for name, file, _, what in CASES]}
