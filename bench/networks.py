@@ -76,7 +76,7 @@ def run(args, command):
                 timings = page.evaluate(_MEASURE, [[list(c[:3]) for c in CASES], args.runs, WARM_UP_RUNS])
                 backend = page.evaluate("tf.getBackend()")
             except Exception as e:  # Playwright's errors: one line, as the other benchmarks report a failed page
-                raise FacemoodError(f"the networks could not be measured: {str(e).splitlines()[0]}") from None
+                raise FacemoodError(f"the networks could not be measured: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
             finally:
                 browser.close()
     model_dir = args.model_dir.resolve()
