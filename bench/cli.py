@@ -1,5 +1,6 @@
 """The command-line shape the benchmarks that print a table share."""
 import sys
+from pathlib import Path
 
 from common.errors import FacemoodError
 
@@ -16,3 +17,9 @@ def run_and_print(prog, argv, parse_args, run):
         return 1
     print(report["markdown"])
     return 0
+
+
+def check_model_dir(parser, model_dir):
+    """A usage error (exit status 2) unless `model_dir` holds a model's metadata.json."""
+    if not (Path(model_dir) / "metadata.json").is_file():
+        parser.error(f"{model_dir}: not a model folder (no metadata.json)")

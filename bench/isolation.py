@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import run_and_print
+from bench.cli import check_model_dir, run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
@@ -42,8 +42,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm_pages < 1 or args.warm_count < 4:
         parser.error("--runs and --warm-pages must be at least 1, --warm-count at least 4")
-    if not (args.model_dir / "metadata.json").is_file():
-        parser.error(f"{args.model_dir}: not a model folder (no metadata.json)")
+    check_model_dir(parser, args.model_dir)
     return args
 
 

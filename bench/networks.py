@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import run_and_print
+from bench.cli import check_model_dir, run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
@@ -49,8 +49,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    if not (args.model_dir / "metadata.json").is_file():
-        parser.error(f"{args.model_dir}: not a model folder (no metadata.json)")
+    check_model_dir(parser, args.model_dir)
     return args
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import run_and_print
+from bench.cli import check_model_dir, run_and_print
 from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
@@ -40,8 +40,7 @@ def parse_args(argv):
     if args.runs < 1 or args.warm_count < 4:
         parser.error("--runs must be at least 1 and --warm-count at least 4")
     for model_dir in args.model_dirs:
-        if not (model_dir / "metadata.json").is_file():
-            parser.error(f"{model_dir}: not a model folder (no metadata.json)")
+        check_model_dir(parser, model_dir)
     return args
 
 
