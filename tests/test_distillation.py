@@ -55,17 +55,73 @@ def test_a_teacher_of_other_classes_or_a_bad_share_is_refused(tiny_build):
         _load_teacher(TrainConfig(teacher=str(tiny_build["model_dir"])), ["a", "b", "c"])
     with pytest.raises(FacemoodError, match="--teacher-weight"):
         _load_teacher(TrainConfig(teacher=str(tiny_build["model_dir"]), teacher_weight=0), ["x"])
+    with pytest.raises(FacemoodError, match="--teacher-temperature"):
+        _load_teacher(TrainConfig(teacher=str(tiny_build["model_dir"]), teacher_temperature=0), ["x"])
     with pytest.raises(FacemoodError, match="metadata"):
         _load_teacher(TrainConfig(teacher="/nonexistent/teacher"), ["x"])
 
 
-def test_build_train_with_a_teacher_records_it(tmp_path, tiny_build):
+@pytest.mark.parametrize("temperature", [1, 3])
+def test_build_train_with_a_teacher_records_it(tmp_path, tiny_build, temperature):
     student = tmp_path / "student"
     run_build("train", "--data", tiny_build["data"], "--model-dir", student, "--teacher", tiny_build["model_dir"],
-              "--teacher-weight", 0.3, "--epochs", 1, "--max-steps", 2, "--batch-size", 16, "--input-size", 48,
-              "--quiet")
-    training = json.loads((student / "metadata.json").read_text())["training"]
+              "--teacher-weight", 0.3, "--teacher-temperature", temperature, "--epochs", 1, "--max-steps", 2,
+              "--batch-size", 16, "--input-size", 48, "--quiet")
+    metadata = json.loads((student / "metadata.json").read_text())
+    training = metadata["training"]
     teacher = training["teacher"]
     assert teacher["name"] == tiny_build["model_dir"].name and teacher["weight"] == 0.3
+    assert teacher["temperature"] == temperature
+    assert 0 <= metadata["metrics"]["float"]["val"]["accuracy"] <= 1
     assert teacher["sha256"] == hashlib.sha256((tiny_build["model_dir"] / "model.h5").read_bytes()).hexdigest()
     assert training["config"]["teacher"] == tiny_build["model_dir"].name  # a name, not where it lay
+
+
+def test_a_temperature_packs_the_teachers_prediction_beside_the_target(tmp_path):
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(16, 2, 2)))
+    targets = np.eye(7, dtype=np.float32)[ds.train.labels]
+    teacher = _lopsided_teacher()
+    config = TrainConfig(batch_size=len(ds.train), augment=0, teacher_temperature=3)
+    x, y, _ = (t.numpy() for t in next(iter(_training_pipeline(ds.train, targets, {i: 1.0 for i in range(7)},
+                                                                config, teacher))))
+    assert y.shape == (len(ds.train), 14)
+    assert np.allclose(y[:, 7:], teacher.predict(x, verbose=0), atol=1e-6)
+    assert np.allclose(y[:, :7].max(axis=1), 1) and np.allclose(y[:, :7].sum(axis=1), 1)  # the targets, untouched
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_the_temperature_loss_is_hintons():
+    from train.distillation import TemperatureDistillation, label_accuracy
+    from train.keras_env import tf
+
+    rng = np.random.default_rng(0)
+    target = _softmax(rng.normal(size=(5, 7)) * 3)
+    teacher = _softmax(rng.normal(size=(5, 7)) * 2)
+    student = _softmax(rng.normal(size=(5, 7)) * 2)
+    share, temperature, smoothing = 0.4, 3.0, 0.1
+    loss = TemperatureDistillation(7, share, temperature, smoothing)
+    per_image = loss.call(tf.constant(np.concatenate([target, teacher], 1), tf.float32),
+                          tf.constant(student, tf.float32)).numpy()
+
+    smoothed = target * (1 - smoothing) + smoothing / 7
+    hard = -(smoothed * np.log(student)).sum(1)
+    soft = -(_softmax(np.log(teacher) / temperature) * np.log(_softmax(np.log(student) / temperature))).sum(1)
+    assert np.allclose(per_image, (1 - share) * hard + share * temperature ** 2 * soft, rtol=1e-5)
+    # The soft term is smallest where the student agrees with the teacher: a student equal to the
+    # teacher scores lower than this one on it.
+    agreeing = loss.call(tf.constant(np.concatenate([target, teacher], 1), tf.float32),
+                         tf.constant(teacher, tf.float32)).numpy()
+    assert (agreeing - (1 - share) * -(smoothed * np.log(teacher)).sum(1) < per_image - (1 - share) * hard).all()
+    # Validation batches carry the target alone: plain cross-entropy, and accuracy on the target.
+    alone = loss.call(tf.constant(target, tf.float32), tf.constant(student, tf.float32)).numpy()
+    assert np.allclose(alone, hard, rtol=1e-5)
+    packed = tf.constant(np.concatenate([target, teacher], 1), tf.float32)
+    accuracy = label_accuracy(7)(packed, tf.constant(student, tf.float32)).numpy()
+    assert np.array_equal(accuracy, (target.argmax(1) == student.argmax(1)).astype(np.float32))

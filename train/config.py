@@ -22,6 +22,7 @@ class TrainConfig:
     low_res: float = 0.0
     teacher: str = ""
     teacher_weight: float = 0.5
+    teacher_temperature: float = 1.0
     patience: int = 6
     max_steps: int = 0
     seed: int = 0
@@ -54,6 +55,9 @@ HELP = {
                "each training target mixes in its predicted distribution for the same augmented image "
                "(knowledge distillation); empty = none",
     "teacher_weight": "share of the teacher's prediction in each training target (with --teacher)",
+    "teacher_temperature": "above 1, compare the teacher's and the model's distributions softened by this "
+                           "temperature, so the model also learns how the teacher ranks the classes it does "
+                           "not pick (with --teacher; 1 = mix the teacher's prediction into the target)",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
     "seed": "random seed for the split, initialisation, shuffling and augmentation",

@@ -18,6 +18,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from train.config import TrainConfig
 from train.data import load_dataset
+from train.distillation import TemperatureDistillation, label_accuracy, packed_targets
 from train.ferplus import soft_targets
 from train.keras_env import keras, tf
 from train.metrics import classification_report
@@ -59,13 +60,11 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     steps = _steps_per_epoch(len(dataset.train), config)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * config.epochs,
                                                       alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=["accuracy"])
+    teacher, teacher_record = _load_teacher(config, labels)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), **_loss_and_metrics(config, len(labels), teacher))
     class_weights = _class_weights(dataset.train.labels, len(labels))
     targets = (soft_targets(dataset, config.ferplus, config.ferplus_weight)["train"] if config.ferplus
                else np.eye(len(labels), dtype=np.float32)[dataset.train.labels])
-    teacher, teacher_record = _load_teacher(config, labels)
     train_ds = _training_pipeline(dataset.train, targets, class_weights, config, teacher)
     val_ds = _eval_pipeline(dataset.val, len(labels))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
@@ -159,12 +158,24 @@ def _augmenter(seed, strength):
     return keras.Sequential(layers, name="augment")
 
 
+def _loss_and_metrics(config, num_classes, teacher):
+    """Cross-entropy with the target, or with a teacher above temperature 1 the distillation loss."""
+    if teacher is not None and config.teacher_temperature != 1:
+        return {"loss": TemperatureDistillation(num_classes, config.teacher_weight, config.teacher_temperature,
+                                                config.label_smoothing),
+                "metrics": [label_accuracy(num_classes)]}
+    return {"loss": keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            "metrics": ["accuracy"]}
+
+
 def _load_teacher(config, labels):
     """The teacher model of `config` (None without one) and what the metadata records of it."""
     if not config.teacher:
         return None, None
     if not 0 < config.teacher_weight <= 1:
         raise FacemoodError(f"--teacher-weight must lie in 0-1 (above 0), not {config.teacher_weight}")
+    if not config.teacher_temperature > 0:
+        raise FacemoodError(f"--teacher-temperature must be above 0, not {config.teacher_temperature}")
     model, metadata = load_trained(config.teacher)
     if metadata["labels"] != labels:
         raise FacemoodError(f"{config.teacher}: the teacher's classes {metadata['labels']} differ from the data's "
@@ -173,6 +184,7 @@ def _load_teacher(config, labels):
         raise FacemoodError(f"{config.teacher}: the teacher takes {metadata['input']['size']} px crops, not "
                             f"{config.image_size} px")
     record = {"name": Path(config.teacher).name, "weight": config.teacher_weight,
+              "temperature": config.teacher_temperature,
               "sha256": hashlib.sha256((Path(config.teacher) / MODEL_FILE).read_bytes()).hexdigest(),
               "architecture": metadata["architecture"], "metrics": metadata.get("metrics", {}).get("float")}
     return model, record
@@ -194,7 +206,8 @@ def _training_pipeline(split, targets, class_weights, config, teacher=None):
     if config.low_res > 0:
         ds = ds.map(_low_resolution(config.low_res, config.image_size, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     if teacher is not None:  # before mixup, which blends the distilled targets like the others
-        ds = ds.map(_distilled(teacher, config.teacher_weight))
+        ds = ds.map(_distilled(teacher, config.teacher_weight) if config.teacher_temperature == 1
+                    else packed_targets(teacher))
     if config.mixup > 0:
         ds = ds.map(_mixup(config.mixup, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
