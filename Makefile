@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
+.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -53,6 +53,12 @@ chromium:  ## install Debian's chromium (and CJK fonts) for the browser tests wh
 
 test: setup-ml chromium  ## run the whole test suite, browser tests included
 	$(PY) -m pytest $(ARGS)
+
+# The README's pictures, from the browser tests that take them, with the model in models/default/.
+SCREENSHOTS = webcam korean group-phone
+screenshots: setup-ml chromium  ## take the README's screenshots again (docs/screenshots/) with the shipped model
+	$(PY) -m pytest tests/test_browser_ui.py -q -k "webcam or korean or group_photo"
+	for name in $(SCREENSHOTS); do cp test-artifacts/$$name.png docs/screenshots/$$name.png; done
 
 train: setup-ml  ## train on DATA=... into MODEL (default models/default)
 	@test -n "$(DATA)" || { echo "error: give the data set: make train DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
