@@ -16,7 +16,7 @@ ARGS ?=
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 $(VENV)/.site: requirements/site.txt requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
