@@ -125,3 +125,27 @@ def test_the_temperature_loss_is_hintons():
     packed = tf.constant(np.concatenate([target, teacher], 1), tf.float32)
     accuracy = label_accuracy(7)(packed, tf.constant(student, tf.float32)).numpy()
     assert np.array_equal(accuracy, (target.argmax(1) == student.argmax(1)).astype(np.float32))
+
+
+def test_several_teachers_teach_the_mean_of_their_predictions(tmp_path, tiny_build):
+    import shutil
+
+    from train.distillation import averaged
+
+    lopsided, flat = _lopsided_teacher(), _lopsided_teacher()
+    flat.layers[-1].set_weights([np.zeros((2, 7), np.float32), np.linspace(-1, 1, 7).astype(np.float32)])
+    x = np.random.default_rng(0).uniform(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    both = averaged([lopsided, flat])(x).numpy()
+    assert np.allclose(both, (lopsided.predict(x, verbose=0) + flat.predict(x, verbose=0)) / 2, atol=1e-6)
+
+    second = tmp_path / "second"
+    shutil.copytree(tiny_build["model_dir"], second)
+    student = tmp_path / "student"
+    run_build("train", "--data", tiny_build["data"], "--model-dir", student, "--teacher",
+              f"{tiny_build['model_dir']},{second}", "--epochs", 1, "--max-steps", 2, "--batch-size", 16,
+              "--input-size", 48, "--quiet")
+    training = json.loads((student / "metadata.json").read_text())["training"]
+    assert training["teacher"]["name"] == f"{tiny_build['model_dir'].name} + second"
+    assert [m["name"] for m in training["teacher"]["members"]] == [tiny_build["model_dir"].name, "second"]
+    assert training["teacher"]["weight"] == 0.5
+    assert training["config"]["teacher"] == f"{tiny_build['model_dir'].name},second"  # names, not where they lay

@@ -53,7 +53,8 @@ HELP = {
                "and back up, as a small face of a group photo reaches the model; 0 = off",
     "teacher": "a trained model folder (for example a larger network fine-tuned from face-recognition weights): "
                "each training target mixes in its predicted distribution for the same augmented image "
-               "(knowledge distillation); empty = none",
+               "(knowledge distillation); several folders separated by commas teach as one, the mean of "
+               "their predictions; empty = none",
     "teacher_weight": "share of the teacher's prediction in each training target (with --teacher)",
     "teacher_temperature": "above 1, compare the teacher's and the model's distributions softened by this "
                            "temperature, so the model also learns how the teacher ranks the classes it does "

@@ -13,6 +13,14 @@ T^2 keeps the soft term's gradients as large as at T = 1. Validation batches car
 from train.keras_env import keras, tf
 
 
+def averaged(teachers):
+    """A teacher predicting the mean of `teachers`' predictions: an ensemble taught as one."""
+    def predict(x, training=False):
+        return tf.add_n([teacher(x, training=training) for teacher in teachers]) / len(teachers)
+
+    return predict
+
+
 def packed_targets(teacher):
     """Map over (image, target, weight) batches: the target followed by the teacher's prediction for
     the very image the student sees."""

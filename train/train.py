@@ -18,7 +18,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from train.config import TrainConfig
 from train.data import load_dataset
-from train.distillation import TemperatureDistillation, label_accuracy, packed_targets
+from train.distillation import TemperatureDistillation, averaged, label_accuracy, packed_targets
 from train.ferplus import soft_targets
 from train.keras_env import keras, tf
 from train.metrics import classification_report
@@ -169,25 +169,32 @@ def _loss_and_metrics(config, num_classes, teacher):
 
 
 def _load_teacher(config, labels):
-    """The teacher model of `config` (None without one) and what the metadata records of it."""
+    """The teacher model of `config` (None without one) and what the metadata records of it. Several
+    folders, separated by commas, make one teacher that predicts the mean of their predictions."""
     if not config.teacher:
         return None, None
     if not 0 < config.teacher_weight <= 1:
         raise FacemoodError(f"--teacher-weight must lie in 0-1 (above 0), not {config.teacher_weight}")
     if not config.teacher_temperature > 0:
         raise FacemoodError(f"--teacher-temperature must be above 0, not {config.teacher_temperature}")
-    model, metadata = load_trained(config.teacher)
-    if metadata["labels"] != labels:
-        raise FacemoodError(f"{config.teacher}: the teacher's classes {metadata['labels']} differ from the data's "
-                            f"{labels}")
-    if metadata["input"]["size"] != config.image_size:
-        raise FacemoodError(f"{config.teacher}: the teacher takes {metadata['input']['size']} px crops, not "
-                            f"{config.image_size} px")
-    record = {"name": Path(config.teacher).name, "weight": config.teacher_weight,
-              "temperature": config.teacher_temperature,
-              "sha256": hashlib.sha256((Path(config.teacher) / MODEL_FILE).read_bytes()).hexdigest(),
-              "architecture": metadata["architecture"], "metrics": metadata.get("metrics", {}).get("float")}
-    return model, record
+    models, records = [], []
+    for folder in _teacher_folders(config.teacher):
+        model, metadata = load_trained(folder)
+        if metadata["labels"] != labels:
+            raise FacemoodError(f"{folder}: the teacher's classes {metadata['labels']} differ from the data's {labels}")
+        if metadata["input"]["size"] != config.image_size:
+            raise FacemoodError(f"{folder}: the teacher takes {metadata['input']['size']} px crops, not "
+                                f"{config.image_size} px")
+        models.append(model)
+        records.append({"name": Path(folder).name, "sha256": hashlib.sha256((Path(folder) / MODEL_FILE).read_bytes()).hexdigest(),
+                        "architecture": metadata["architecture"], "metrics": metadata.get("metrics", {}).get("float")})
+    record = records[0] if len(records) == 1 else {"name": " + ".join(r["name"] for r in records), "members": records}
+    record = {**record, "weight": config.teacher_weight, "temperature": config.teacher_temperature}
+    return (models[0] if len(models) == 1 else averaged(models)), record
+
+
+def _teacher_folders(teacher):
+    return [folder for folder in teacher.split(",") if folder]
 
 
 def _training_pipeline(split, targets, class_weights, config, teacher=None):
@@ -284,7 +291,7 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
         "training": {
             # File names only: where the data lay on the training machine says nothing about the model.
             "config": {**asdict(config), "ferplus": Path(config.ferplus).name if config.ferplus else "",
-                       "teacher": Path(config.teacher).name if config.teacher else "",
+                       "teacher": ",".join(Path(f).name for f in _teacher_folders(config.teacher)),
                        "weights": (config.weights if config.weights in ("none", "imagenet")
                                    else Path(config.weights).name)},
             "data": {"kind": dataset.kind, "name": Path(dataset.source).name, "sha256": dataset.sha256,
