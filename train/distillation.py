@@ -1,7 +1,7 @@
-"""Knowledge distillation at a temperature (Hinton et al., 2015).
+"""Knowledge distillation: a trained model (the teacher) shapes the targets another one learns from.
 
-At temperature 1 the teacher's prediction is simply mixed into each training target (`train.py`).
-Above 1 both networks' distributions are softened before they are compared, so the student also
+At temperature 1 the teacher's prediction is simply mixed into each training target. Above 1
+(Hinton et al., 2015) both networks' distributions are softened before they are compared, so the student also
 learns how the teacher ranks the classes it does not pick (a fearful face that looks a little
 surprised, not at all happy). The teacher's prediction then travels beside the target, as one
 vector of twice the classes, and the loss splits it:
@@ -19,6 +19,16 @@ def averaged(teachers):
         return tf.add_n([teacher(x, training=training) for teacher in teachers]) / len(teachers)
 
     return predict
+
+
+def mixed_targets(teacher, share):
+    """Map over (image, target, weight) batches: each target moved by `share` toward the teacher's
+    prediction for the very image the student sees (augmented), so the two never disagree about what
+    is in the picture."""
+    def mix(x, y, w):
+        return x, (1 - share) * y + share * teacher(x, training=False), w
+
+    return mix
 
 
 def packed_targets(teacher):

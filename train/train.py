@@ -18,7 +18,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from train.config import TrainConfig
 from train.data import load_dataset
-from train.distillation import TemperatureDistillation, averaged, label_accuracy, packed_targets
+from train.distillation import TemperatureDistillation, averaged, label_accuracy, mixed_targets, packed_targets
 from train.ferplus import soft_targets
 from train.keras_env import keras, tf
 from train.metrics import classification_report
@@ -186,7 +186,8 @@ def _load_teacher(config, labels):
             raise FacemoodError(f"{folder}: the teacher takes {metadata['input']['size']} px crops, not "
                                 f"{config.image_size} px")
         models.append(model)
-        records.append({"name": Path(folder).name, "sha256": hashlib.sha256((Path(folder) / MODEL_FILE).read_bytes()).hexdigest(),
+        records.append({"name": Path(folder).name,
+                        "sha256": hashlib.sha256((Path(folder) / MODEL_FILE).read_bytes()).hexdigest(),
                         "architecture": metadata["architecture"], "metrics": metadata.get("metrics", {}).get("float")})
     record = records[0] if len(records) == 1 else {"name": " + ".join(r["name"] for r in records), "members": records}
     record = {**record, "weight": config.teacher_weight, "temperature": config.teacher_temperature}
@@ -213,7 +214,7 @@ def _training_pipeline(split, targets, class_weights, config, teacher=None):
     if config.low_res > 0:
         ds = ds.map(_low_resolution(config.low_res, config.image_size, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     if teacher is not None:  # before mixup, which blends the distilled targets like the others
-        ds = ds.map(_distilled(teacher, config.teacher_weight) if config.teacher_temperature == 1
+        ds = ds.map(mixed_targets(teacher, config.teacher_weight) if config.teacher_temperature == 1
                     else packed_targets(teacher))
     if config.mixup > 0:
         ds = ds.map(_mixup(config.mixup, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
@@ -231,15 +232,6 @@ def _low_resolution(share, size, seed):
         return tf.where(picked, tf.clip_by_value(blurred, 0, 255), x), y, w
 
     return shrink
-
-
-def _distilled(teacher, share):
-    """Each target moved by `share` toward the teacher's prediction for the very image the student
-    sees (augmented), so the two never disagree about what is in the picture."""
-    def mix(x, y, w):
-        return x, (1 - share) * y + share * teacher(x, training=False), w
-
-    return mix
 
 
 def _mixup(strength, seed):
