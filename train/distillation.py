@@ -1,9 +1,9 @@
 """Knowledge distillation: a trained model (the teacher) shapes the targets another one learns from.
 
 At temperature 1 the teacher's prediction is simply mixed into each training target. Above 1
-(Hinton et al., 2015) both networks' distributions are softened before they are compared, so the student also
-learns how the teacher ranks the classes it does not pick (a fearful face that looks a little
-surprised, not at all happy). The teacher's prediction then travels beside the target, as one
+(Hinton et al., 2015) both networks' distributions are softened before they are compared, so the
+student also learns how the teacher ranks the classes it does not pick (a fearful face that looks
+a little surprised, not at all happy). The teacher's prediction then travels beside the target, as one
 vector of twice the classes, and the loss splits it:
 
     loss = (1 - share) * CE(smoothed target, p) + share * T^2 * CE(softmax(log t / T), softmax(log p / T))
