@@ -12,11 +12,11 @@ PORT ?= 8000
 QUANTIZE ?= uint8
 ARGS ?=
 
-.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-exposure bench-smoothing bench compare
+.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
 
 $(VENV)/.site: requirements/site.txt requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -140,6 +140,10 @@ bench-crop-margin: setup-ml chromium  ## measure the best crop margin around det
 bench-tilt: setup-ml chromium  ## measure what levelling tilted faces earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-tilt DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) -m bench.tilt --data $(DATA) --model-dir $(MODEL)
+
+bench-detector-scale: setup-ml chromium  ## measure how small a face the photo detector finds at each input size (DATA=fer2013.csv.gz)
+	@test -n "$(DATA)" || { echo "error: give the data set: make bench-detector-scale DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) -m bench.detector_scale --data $(DATA) --model-dir $(MODEL)
 
 bench-exposure: setup-ml  ## measure what dim or washed-out photos cost and what standardizing crops earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-exposure DATA=path/to/fer2013.csv.gz" >&2; exit 2; }

@@ -20,7 +20,7 @@ LAYOUTS = [((1024, 768), 0.45, (0.30, 0.45), 1),
            ((800, 1067), 0.35, (0.50, 0.35), 3)]
 
 
-def _background(size, seed):
+def background(size, seed):
     """A smooth random colour field with some grain: like an out-of-focus room, not a flat wall."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -31,7 +31,7 @@ def _background(size, seed):
     return Image.fromarray(np.clip(np.asarray(field, np.float32) + grain, 0, 255).astype(np.uint8))
 
 
-def _astronaut():
+def astronaut():
     from skimage import data
 
     return Image.fromarray(data.astronaut())
@@ -39,10 +39,10 @@ def _astronaut():
 
 def composite_photos():
     """[(name, JPEG bytes)], one face per photo, at different sizes and places."""
-    head = _astronaut().crop(HEAD)
+    head = astronaut().crop(HEAD)
     photos = []
     for i, ((w, h), fraction, (cx, cy), seed) in enumerate(LAYOUTS):
-        photo = _background((w, h), seed)
+        photo = background((w, h), seed)
         side = int(h * fraction * head.width / head.height), int(h * fraction)
         pasted = head.resize(side, Image.Resampling.LANCZOS)
         photo.paste(pasted, (int(cx * w - side[0] / 2), int(cy * h - side[1] / 2)))

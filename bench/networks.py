@@ -4,7 +4,7 @@ Renders the site for --model-dir, serves it on 127.0.0.1 and, in a page settled 
 visit's backend (WASM, one thread), loads the site's own network files again, once for each case,
 and runs each on a fixed input, one after another in --runs rounds, so that a slow spell of this
 noisy machine falls on all alike: the photo detector at the 256x192 a 4:3 photo runs at, and at smaller sizes it could
-run at (faster, but a face must then be larger to be found; not measured here); the close-range
+run at (faster, but a face must then be larger to be found: bench.detector_scale measures how much); the close-range
 detector the webcam uses; the expression model on one crop and on two (a face and its mirror
 image). No crop, no drawing, no post-processing: the networks' own time, read back to JavaScript.
 Writes --out/networks.json (every run) and networks.md (medians).

@@ -393,6 +393,27 @@ def test_close_range_detector_finds_the_same_face_and_range_is_checked(tiny_site
     assert log.errors == []
 
 
+def test_the_photo_detector_at_a_smaller_input_keeps_boxes_in_source_pixels_and_misses_small_faces(tiny_site, open_page):
+    """`loadFaceDetector(url, {side})`, as bench/detector_scale.py drives it: with the photo's longer
+    side at 160 instead of 256, a large face keeps its box and a face 5 % of the photo's width is no
+    longer found (the benchmark's portrait, at fixed places)."""
+    from bench import detector_scale
+
+    page, log = open_page(tiny_site["url"])
+    page.evaluate(detector_scale._LOAD, [256, 160])
+    head = Image.fromarray(astronaut()).crop(detector_scale.HEAD)
+    face_in_head = detector_scale.face_in_portrait(page, head)
+    rng = np.random.default_rng(0)
+    photos = [detector_scale.pasted_portrait(head, face_in_head, share, rng) for share in (0.2, 0.05)]
+    large, small = page.evaluate(detector_scale._DETECT, [[detector_scale.jpeg_url(photo) for photo, _ in photos], [256, 160]])
+    (large_box,) = large["256"]["boxes"]
+    assert detector_scale.found([large_box], photos[0][1]) and iou(large_box, photos[0][1]) > 0.5
+    assert max(iou(large_box, box) for box in large["160"]["boxes"]) > 0.8
+    assert detector_scale.found(small["256"]["boxes"], photos[1][1])
+    assert not detector_scale.found(small["160"]["boxes"], photos[1][1])
+    assert log.errors == []
+
+
 @pytest.mark.parametrize("turn", [-40, 0, 40])
 def test_a_tilted_face_is_measured_and_classified_upright(shipped_site, open_page, turn):
     """The portrait turned by Pillow (counter-clockwise for a positive angle): the eyes' keypoints

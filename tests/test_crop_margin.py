@@ -64,3 +64,15 @@ def test_the_tilt_threshold_sweep_takes_the_turned_label_from_the_threshold_on()
     assert rows["15"]["accuracy"] == {"0": 0.5}
     assert rows["30"]["accuracy"] == {"0": 0.25}
     assert rows["never"]["accuracy"] == {"0": 0.25} and rows["never"]["mean"] == 0.25
+
+
+def test_the_detector_scale_benchmark_counts_a_face_once_its_box_matches_and_every_larger_size_passes():
+    from bench.detector_scale import found, smallest_found
+
+    face = [100, 100, 40, 40]
+    assert found([[0, 0, 10, 10], [105, 95, 35, 45]], face)
+    assert not found([[105, 95, 100, 100]], face)  # centre inside, but far too large
+    assert not found([[150, 100, 40, 40]], face)  # the right size beside it
+    # 90 % from 0.05 up; 0.03 passes too, but 0.04 below it does not.
+    assert smallest_found({"0.03": 0.95, "0.04": 0.5, "0.05": 0.9, "0.1": 1.0}) == "0.05"
+    assert smallest_found({"0.05": 0.9, "0.1": 0.8}) is None

@@ -49,22 +49,26 @@ function suppressOverlaps(candidates) {
   return kept;
 }
 
-export async function loadFaceDetector(modelUrl) {
+// `side`: the longer side of the network's input for a model opened to any size (default: the size
+// it was trained at). Smaller is faster, but a face must then be larger to be found
+// (bench/detector_scale.py measures how much); the page keeps the default.
+export async function loadFaceDetector(modelUrl, { side } = {}) {
   const artifacts = await loadVerifiedArtifacts(modelUrl);
   const first = buildGraphModel(artifacts);
   const fixedSide = first.inputs[0].shape[1];  // -1 once opened to any size
   const size = first.metadata?.trained_input_size ?? fixedSide;
   const strides = [size / 16, size / 8];
+  const longer = fixedSide > 0 ? size : side ?? size;
   const anchorsByShape = new Map();
   const copies = networkCopies(artifacts, SHAPES_KEPT, first);
   const networkFor = (width, height) => copies.get(`${width}x${height}`);
   let canvas = null;
 
-  // The network's input for a width x height image: the longer side at `size`, the shorter one
+  // The network's input for a width x height image: the longer side at `longer`, the shorter one
   // rounded up to whole cells of the coarser grid (so anchors sit where training put them).
   function inputShape(width, height) {
     if (fixedSide > 0) return [size, size];
-    const side = (v) => Math.min(size, Math.ceil((v * size) / Math.max(width, height) / strides[1]) * strides[1]);
+    const side = (v) => Math.min(longer, Math.ceil((v * longer) / Math.max(width, height) / strides[1]) * strides[1]);
     return [side(width), side(height)];
   }
 
@@ -81,7 +85,7 @@ export async function loadFaceDetector(modelUrl) {
   async function detect(drawable, border = 0) {
     const pad = border * Math.max(drawable.width, drawable.height);
     const [inputWidth, inputHeight] = inputShape(drawable.width + 2 * pad, drawable.height + 2 * pad);
-    const scale = size / (Math.max(drawable.width, drawable.height) + 2 * pad);
+    const scale = longer / (Math.max(drawable.width, drawable.height) + 2 * pad);
     const w = drawable.width * scale;
     const h = drawable.height * scale;
     const dx = (inputWidth - w) / 2;
