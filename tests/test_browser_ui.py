@@ -222,7 +222,15 @@ def test_keyboard_opens_the_file_picker(site, browser):
         # something listens, and `expect_file_chooser` around the press lost that race now and then.
         choosers = []
         page.on("filechooser", lambda chooser: choosers.append(chooser))
-        page.focus("#drop-zone")
+        # The keyboard reaches the photo picker right after the language switch, and its label (the
+        # input itself is invisible) shows the focus ring.
+        for _ in range(3):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "file-input":
+                break
+        assert page.evaluate("document.activeElement.id") == "file-input"
+        assert page.evaluate("getComputedStyle(document.querySelector('label[for=file-input]')).outlineStyle") == "solid"
+        assert page.evaluate("getComputedStyle(document.getElementById('camera-toggle')).outlineStyle") != "solid"
         page.keyboard.press("Enter")
         deadline = time.monotonic() + 10
         while not choosers and time.monotonic() < deadline:

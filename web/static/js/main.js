@@ -78,12 +78,6 @@ document.addEventListener('drop', (event) => {
   dropZone.classList.remove('over');
   handleFiles([...event.dataTransfer.files]);
 });
-dropZone.addEventListener('keydown', (event) => {
-  if (event.target === dropZone && (event.key === 'Enter' || event.key === ' ')) {
-    event.preventDefault();
-    fileInput.click();
-  }
-});
 fileInput.addEventListener('change', () => {
   handleFiles([...fileInput.files]);
   fileInput.value = '';

@@ -36,7 +36,9 @@ function confidence(p) {
 }
 
 // A colour per class, stable across images: the same expression always has the same colour.
-const PALETTE = ['#d1495b', '#66a182', '#8e6c8a', '#c98b1b', '#00798c', '#f26419', '#2e4057', '#7d8491'];
+// Each dark enough to be read (contrast 4.5:1 or more, WCAG AA) as white text on it (the labels on the
+// photo) and as text on a card or a focused face's tint (the verdict).
+const PALETTE = ['#c33144', '#46725b', '#7e607b', '#8c6113', '#007587', '#b7460a', '#2e4057', '#646b77'];
 export function colourOf(labels, label) {
   return PALETTE[labels.indexOf(label) % PALETTE.length];
 }
