@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.browser import launch
-from common.atomic import atomic_write_bytes, atomic_write_json, read_json
+from bench.cli import save_results
+from common.atomic import atomic_write_bytes, read_json
 from common.errors import FacemoodError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,8 +285,7 @@ def _write(results, settings):
     out.mkdir(parents=True, exist_ok=True)
     results["settings"] = settings.fingerprint()
     results["command"] = "python build.py compare " + " ".join(_command_args(settings))
-    atomic_write_json(out / "compare.json", results)
-    atomic_write_bytes(out / "compare.md", markdown(results).encode())
+    save_results(out, "compare", results, markdown(results))
     rows = [r for r in results["rows"].values() if "load_ms" in r.get("browser", {})]
     if rows:
         atomic_write_bytes(out / "compare.png", _chart_png(rows))

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import save_results
 from common.metadata import load_metadata
 from train.data import load_dataset
 
@@ -153,9 +153,7 @@ def main(argv=None):
         "model_margin": metadata["crop"]["margin"],
         "seconds": round(time.time() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "crop_margin.json", report)
-    atomic_write_bytes(RESULTS / "crop_margin.md", _markdown(report).encode())
+    save_results(RESULTS, "crop_margin", report, _markdown(report))
     print(_markdown(report))
 
 

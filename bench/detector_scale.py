@@ -27,7 +27,7 @@ from PIL import Image
 from bench.browser import ROOT, site_page
 from bench.composites import HEAD, astronaut, background
 from bench.crop_margin import CONTEXT, noise_background, validation_face_args
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import save_results
 from common.errors import FacemoodError
 from train.data import load_dataset
 
@@ -190,9 +190,7 @@ def main(argv=None):
         "kinds": results,
         "seconds": round(time.time() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "detector_scale.json", report)
-    atomic_write_bytes(RESULTS / "detector_scale.md", markdown(report).encode())
+    save_results(RESULTS, "detector_scale", report, markdown(report))
     print(markdown(report))
 
 

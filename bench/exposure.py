@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import save_results
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -80,9 +80,7 @@ def main(argv=None):
         "conditions": {name: {"change": CONDITIONS[name][0], "accuracy": accuracy[name]} for name in CONDITIONS},
         "seconds": round(time.time() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "exposure.json", report)
-    atomic_write_bytes(RESULTS / "exposure.md", _markdown(report).encode())
+    save_results(RESULTS, "exposure", report, _markdown(report))
     print(_markdown(report))
 
 

@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import check_model_dir, run_and_print
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import check_model_dir, run_and_print, save_results
 from common.errors import FacemoodError
 
 WAYS = {"plain": "served without the headers", "isolated": "served isolated (`--isolate`)"}
@@ -114,9 +113,7 @@ def run(args, command):
     report = {"command": command, "date": datetime.date.today().isoformat(), "runs": runs,
               "summary": {way: summarize(r) for way, r in runs.items()}}
     report["markdown"] = markdown(report["summary"], command, report["date"], args.runs, args.warm_pages)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "isolation.json", report)
-    atomic_write_bytes(args.out / "isolation.md", report["markdown"].encode())
+    save_results(args.out, "isolation", report, report["markdown"])
     return report
 
 

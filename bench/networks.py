@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import check_model_dir, run_and_print
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import check_model_dir, run_and_print, save_results
 from common.errors import FacemoodError
 
 # (name, network file in the site, input shape [batch, height, width, channels] or None for the
@@ -85,9 +84,7 @@ def run(args, command):
               "networks": [{"name": name, "file": file, "what": what, "input_shape": timings[name]["shape"],
                             "ms": timings[name]["ms"]} for name, file, _, what in CASES]}
     report["markdown"] = _markdown(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "networks.json", report)
-    atomic_write_bytes(args.out / "networks.md", report["markdown"].encode())
+    save_results(args.out, "networks", report, report["markdown"])
     return report
 
 

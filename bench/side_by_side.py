@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import check_model_dir, run_and_print
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import check_model_dir, run_and_print, save_results
 from common.errors import FacemoodError
 
 WARM_ROUNDS = 4
@@ -83,9 +82,7 @@ def run(args, command):
     models = [{"model_dir": str(d), "first_result_ms": c, **w} for d, c, w in zip(args.model_dirs, cold, warm)]
     report = {"command": command, "date": datetime.date.today().isoformat(), "models": models}
     report["markdown"] = _markdown(names, models, command, report["date"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "side_by_side.json", report)
-    atomic_write_bytes(args.out / "side_by_side.md", report["markdown"].encode())
+    save_results(args.out, "side_by_side", report, report["markdown"])
     return report
 
 

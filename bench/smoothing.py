@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.browser import ROOT
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import save_results
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -69,9 +69,7 @@ def main(argv=None):
         "accuracy": {str(w): a for w, a in accuracy.items()},
         "seconds": round(time.time() - started, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "smoothing.json", report)
-    atomic_write_bytes(args.out / "smoothing.md", _markdown(report).encode())
+    save_results(args.out, "smoothing", report, _markdown(report))
     print(_markdown(report))
 
 

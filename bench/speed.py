@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from bench.browser import ROOT
-from bench.cli import run_and_print
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import run_and_print, save_results
+from common.atomic import atomic_write_json
 from common.errors import FacemoodError
 
 CONTENDERS = ("facemood", "faceapi_wasm", "faceapi_webgl")
@@ -145,9 +145,7 @@ def run(args, command="python -m bench.speed"):
     result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
               "cold_runs": cold, "warm": warm, "warm_second_visit": second, "warm_every_face_unsure": unsure,
               "webcam_fps": fps, "markdown": markdown}
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "speed.json", result)
-    atomic_write_bytes(args.out / "speed.md", markdown.encode())
+    save_results(args.out, "speed", result, markdown)
     progress(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'} in {meta['seconds']:.0f} s")
     return result
 
@@ -187,8 +185,7 @@ def render_again(out):
     rows = report.compare(summaries)
     markdown = report.markdown(summaries, rows, titles, meta)
     result.update(meta=meta, targets=rows, markdown=markdown)
-    atomic_write_json(path, result)
-    atomic_write_bytes(out / "speed.md", markdown.encode())
+    save_results(out, "speed", result, markdown)
     progress(f"wrote {path} and {out / 'speed.md'} again from the runs in {path}")
     return result
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from bench.browser import ROOT, site_page
 from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args
-from common.atomic import atomic_write_bytes, atomic_write_json
+from bench.cli import save_results
 from common.metadata import load_metadata
 from train.data import load_dataset
 
@@ -100,9 +100,7 @@ def main(argv=None):
         "thresholds": _sweep(outcomes, total),
         "seconds": round(time.time() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "tilt.json", report)
-    atomic_write_bytes(RESULTS / "tilt.md", _markdown(report).encode())
+    save_results(RESULTS, "tilt", report, _markdown(report))
     print(_markdown(report))
 
 
