@@ -255,6 +255,12 @@ def test_model_card_renders_metrics_and_plots(site, browser):
         from web.render import training_stages
 
         stages = training_stages(training)
+        # Where its weights started: the first run's, not the last run's (which resumed a model).
+        started = stages[0]["config"]["weights"]
+        assert (f"started from the weights file {started}" in page.inner_text("main")) == (started not in ("none", "imagenet"))
+        for stage in stages:
+            if stage.get("teacher"):
+                assert f"taught by {stage['teacher']['name']}" in page.inner_text("main")
         listed = [li.inner_text() for li in page.query_selector_all("ol.stages li")]
         if len(stages) > 1:
             assert [text.split(" epochs")[0] for text in listed] == [str(s["epochs_run"]) for s in stages]

@@ -110,6 +110,26 @@ def _model_card(model_dir, tmp_path):
     return (tmp_path / "dist" / "model.html").read_text()
 
 
+def test_the_model_card_names_the_first_runs_weights_and_each_runs_teacher(tiny_build, tmp_path):
+    """A model resumed from one that started from a weights file, taught by two models at once."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    first = json.loads(json.dumps(metadata["training"]))
+    first["config"]["weights"] = "runs/faces.h5"
+    metadata["training"]["config"]["weights"] = "none"
+    metadata["training"]["resumed_from"] = first
+    member = {"name": "t1", "architecture": metadata["architecture"], "metrics": None}
+    metadata["training"]["teacher"] = {"name": "t1 + t2", "members": [member, {**member, "name": "t2"}],
+                                       "weight": 0.5, "temperature": 3.0}
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    card = _model_card(model_dir, tmp_path)
+    assert "started from the weights file runs/faces.h5" in card and "from scratch" not in card
+    assert "taught by the mean of t1 and t2, whose prediction makes 50 % of each target, at temperature 3.0" in card
+
+
 def test_flipping_unsure_faces_needs_data(tiny_build, tmp_path):
     import shutil
 
