@@ -49,10 +49,18 @@ def noise_background(rng, width, height):
     return Image.fromarray(cells).resize((width, height), Image.Resampling.BICUBIC)
 
 
-def data_url(image):
+def data_url(image, kind="PNG", **options):
+    """`image` as a data: URL of a PNG (or another `kind` Pillow writes, with its save `options`)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    image.save(buffer, format=kind, **options)
+    return f"data:image/{kind.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def with_border(face, size):
+    """The grey `face` with its own border pixels extended by CONTEXT of its side on every side,
+    scaled to `size` x `size`: the hair, ears and background a face has around it in a photo."""
+    border = round(face.shape[0] * CONTEXT)
+    return Image.fromarray(np.pad(face, border, mode="edge")).resize((size, size), Image.Resampling.BICUBIC)
 
 
 def composites(images, seed):
@@ -66,17 +74,13 @@ def composites(images, seed):
         noise = noise_background(rng, canvas_w, canvas_h)
         x = int(rng.integers(pad, canvas_w - side - pad))
         y = int(rng.integers(pad, canvas_h - side - pad))
-        border = round(face.shape[0] * CONTEXT)
-        extended = np.pad(face, border, mode="edge")
         out = {}
         for kind in BACKGROUNDS:
             canvas = noise.copy()
             if kind == "noise":
                 canvas.paste(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC).convert("RGB"), (x, y))
             else:
-                big = side + 2 * pad
-                canvas.paste(Image.fromarray(extended).resize((big, big), Image.Resampling.BICUBIC).convert("RGB"),
-                             (x - pad, y - pad))
+                canvas.paste(with_border(face, side + 2 * pad).convert("RGB"), (x - pad, y - pad))
             out[kind] = (data_url(canvas), [x, y, side, side])
         yield out
 

@@ -16,8 +16,6 @@ fills half the photo's height). Writes bench/results/detector_scale.json and .md
 
     python -m bench.detector_scale --data path/to/fer2013.csv.gz [--count 200]
 """
-import base64
-import io
 import sys
 import time
 
@@ -25,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.composites import HEAD, astronaut, background
-from bench.crop_margin import CONTEXT, noise_background, validation_face_args
 from bench.cli import save_results
+from bench.composites import HEAD, astronaut, background
+from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args, with_border
 from common.errors import FacemoodError
 from train.data import load_dataset
 
@@ -67,9 +65,7 @@ _DETECT = """async ([urls, sides]) => {
 
 
 def jpeg_url(image):
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=92)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data_url(image, "JPEG", quality=92)  # a 1024x768 photo of noise: a PNG would be several MB
 
 
 def pasted_fer2013(face, share, rng):
@@ -80,10 +76,8 @@ def pasted_fer2013(face, share, rng):
     pad = int(round(side * CONTEXT))
     x = int(rng.integers(pad, width - side - pad))
     y = int(rng.integers(pad, height - side - pad))
-    border = round(face.shape[0] * CONTEXT)
-    extended = Image.fromarray(np.pad(face, border, mode="edge")).resize((side + 2 * pad,) * 2, Image.Resampling.BICUBIC)
     photo = noise_background(rng, width, height)
-    photo.paste(extended.convert("RGB"), (x - pad, y - pad))
+    photo.paste(with_border(face, side + 2 * pad).convert("RGB"), (x - pad, y - pad))
     return photo, [x, y, side, side]
 
 

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args
 from bench.cli import save_results
+from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args, with_border
 from common.metadata import load_metadata
 from train.data import load_dataset
 
@@ -41,8 +41,7 @@ def tilted(face, angle, rng):
     side = int(rng.integers(96, 200))  # turned by 45°, the largest still fits
     big = int(round(side * (1 + 2 * CONTEXT)))
     clockwise = bool(rng.integers(0, 2))
-    border = round(face.shape[0] * CONTEXT)
-    extended = Image.fromarray(np.pad(face, border, mode="edge")).resize((big, big), Image.Resampling.BICUBIC)
+    extended = with_border(face, big)
     # Pillow turns counter-clockwise for positive angles; the mask keeps the corners it uncovers
     # transparent, so the noise shows there instead of a black wedge.
     turn = -angle if clockwise else angle
