@@ -1,13 +1,13 @@
 """The pages pass axe-core's accessibility rules (WCAG 2 A and AA: contrast, names, roles, nesting)
-as a person meets them: the main page before and after a photo, in English and in Korean, the
-model card and the backbone comparison. axe-core comes from npm (node_modules) and is injected into the
+as a person meets them: the main page before and after a photo, in English and in Korean, with
+the webcam running, the model card and the backbone comparison. axe-core comes from npm (node_modules) and is injected into the
 page by the test only; the site never ships it."""
 from pathlib import Path
 
 import pytest
 
 from conftest import ready_page
-from test_browser_ui import write_group_photo
+from test_browser_ui import fake_camera_browser, start_camera, write_group_photo
 
 pytestmark = pytest.mark.browser
 
@@ -32,6 +32,16 @@ def test_the_main_page_has_no_accessibility_violations(shipped_site, browser, tm
         page.wait_for_selector("article.result")
         page.click(".face-box[data-face='1']")
         assert violations(page) == []
+
+
+def test_the_webcam_view_has_no_accessibility_violations(shipped_site, playwright, tmp_path):
+    browser = fake_camera_browser(playwright, tmp_path)
+    try:
+        page = browser.new_context(bypass_csp=True).new_page()
+        start_camera(page, shipped_site["url"])
+        assert violations(page) == []
+    finally:
+        browser.close()
 
 
 @pytest.mark.parametrize("name", ["model.html", "compare.html"])

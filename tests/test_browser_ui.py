@@ -38,20 +38,29 @@ def screenshot(page, name):
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
+def fake_camera_browser(playwright, tmp_path):
+    """A Chromium whose camera shows the portrait (640x480), allowed without asking."""
     frame = np.asarray(Image.fromarray(astronaut()).crop((0, 16, 512, 400)).resize((640, 480)))
     video = write_y4m(tmp_path / "camera.y4m", [frame] * 10)
-    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-             f"--use-file-for-fake-video-capture={video}"]
-    browser = launch_chromium(playwright, flags)
+    return launch_chromium(playwright, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                                        f"--use-file-for-fake-video-capture={video}"])
+
+
+def start_camera(page, url):
+    """Open the page, start its camera and wait until the face is labelled live."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#camera-toggle")
+    wait_until(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
+    wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+
+
+def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
+    browser = fake_camera_browser(playwright, tmp_path)
     try:
         page = browser.new_page()
         log = PageLog(page)
-        page.goto(site)
-        page.wait_for_selector("body[data-ready=true]")
-        page.click("#camera-toggle")
-        wait_until(page, "Number(document.getElementById('camera-fps').dataset.fps || 0) > 0")
-        wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+        start_camera(page, site)
         assert page.get_attribute("#camera-video", "playsinline") is not None
         assert page.evaluate("document.getElementById('camera-video').muted")
         page.wait_for_timeout(1200)  # the frame rate counts the last second: a full one for the picture
