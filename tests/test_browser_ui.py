@@ -155,6 +155,51 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         assert page.log.errors == []
 
 
+def test_a_photo_is_saved_with_its_faces_labelled(site, browser, tmp_path):
+    """The saved copy of a PNG photo is a PNG of the same size: each face's box in its label's
+    colour where the page found it, and every pixel away from the boxes and labels as it was. A JPEG
+    photo is saved as JPEG, under the photo's name; a photo without a face offers no copy."""
+    group = write_group_photo(tmp_path / "group.png")
+    portrait = tmp_path / "portrait.jpg"
+    Image.fromarray(astronaut()).save(portrait, quality=90)
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(blank)
+    with ready_page(browser, site) as page:
+        page.set_input_files("#file-input", [str(group), str(portrait), str(blank)])
+        wait_until(page, "document.querySelectorAll('article.result').length === 3")
+        assert page.query_selector_all('article.result[data-faces="0"] .save-image') == []
+        faces = page.evaluate("""async () => (await facemood.classify(document.querySelector('article.result[data-faces="2"] img'))).faces
+            .map(({ box, label }) => ({ box: box.map(Math.round), label }))""")
+        colours = page.evaluate("""(labels) => labels.map((label) => {
+            const bar = [...document.querySelectorAll('article.result[data-faces="2"] section.face')]
+              .find((s) => s.dataset.label === label).querySelector('.verdict');
+            return getComputedStyle(bar).color; })""", [f["label"] for f in faces])
+        with page.expect_download() as download:
+            page.click('article.result[data-faces="2"] .save-image')
+        assert download.value.suggested_filename == "group-facemood.png"
+        saved = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+        original = np.asarray(Image.open(group).convert("RGB")).astype(int)
+        assert saved.shape == original.shape
+        changed = np.zeros(original.shape[:2], bool)
+        for face, colour in zip(faces, colours):
+            x, y, w, h = face["box"]
+            rgb = [int(v) for v in re.findall(r"\d+", colour)[:3]]
+            assert saved[y + h // 2, x].tolist() == rgb  # the box's left edge, in the label's colour
+            assert saved[y + h // 2, x + w - 1].tolist() == rgb
+            assert (saved[y + h // 3: y + 2 * h // 3, x + w // 3: x + 2 * w // 3] == original[y + h // 3: y + 2 * h // 3, x + w // 3: x + 2 * w // 3]).all()
+            changed[max(0, y - 60): y + h + 8, max(0, x - 8): x + max(w, 400) + 8] = True  # box, stroke, label
+        assert (saved[~changed] == original[~changed]).all()
+        with page.expect_download() as download:
+            page.click('article.result:has(img[alt*="portrait"]) .save-image')
+        assert download.value.suggested_filename == "portrait-facemood.jpg"
+        with Image.open(download.value.path()) as jpeg:
+            assert (jpeg.format, jpeg.size) == ("JPEG", (512, 512))
+        names = page.evaluate("""async () => { const { labelledName } = await import('./assets/js/export.js');
+            return [labelledName('a/b:c*?.JPEG', 'image/jpeg'), labelledName('pasted image', 'image/png'), labelledName('.png', 'image/png')]; }""")
+        assert names == ["a_b_c__-facemood.jpg", "pasted image-facemood.png", "photo-facemood.png"]
+        assert page.log.errors == []
+
+
 def test_camera_permission_denied_is_explained(site, browser):
     with ready_page(browser, site) as page:
         page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>

@@ -5,7 +5,7 @@ import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { idle } from './idle.js';
 import { centreSquare } from './image.js';
 import { clearResults, colourOf, drawLive, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
-import { resultsCsv } from './export.js';
+import { resultsCsv, saveFile } from './export.js';
 import { ExpressionTimeline } from './timeline.js';
 
 const dropZone = document.getElementById('drop-zone');
@@ -44,7 +44,10 @@ async function classifyFiles(files) {
     await languageReady;  // a card drawn before its language file would show message keys
     const name = file.name || t('pasted');
     if (error) showError(name, error);
-    else showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels, () => wholePhotoAsFace(file, result));
+    else {
+      showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels,
+        { readWhole: () => wholePhotoAsFace(file, result), type: file.type });
+    }
   }
 }
 
@@ -106,11 +109,7 @@ async function classifyFrame(frame) {
 // The results as a file on this device: made in the page, nothing is sent anywhere.
 document.getElementById('save-csv').addEventListener('click', () => {
   const csv = resultsCsv(shownResults(), facemood.metadata.labels);
-  const link = document.createElement('a');
-  link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
-  link.download = 'facemood-results.csv';
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 40000);  // once the download has surely read it
+  saveFile(new Blob([csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
 document.getElementById('clear-results').addEventListener('click', clearResults);
 

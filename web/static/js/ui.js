@@ -1,5 +1,6 @@
 // DOM only: status line, result cards and the live camera overlay. Text goes in through
 // textContent, never as HTML, so labels and file names can hold anything.
+import { labelledName, saveFile } from './export.js';
 import { labelText, t } from './i18n.js';
 
 const statusEl = document.getElementById('status');
@@ -137,8 +138,27 @@ function resultCard(entry) {
     details.append(section);
   });
   details.append(el('p', 'timing', t('timing', { ms: result.ms.toFixed(0) })));
+  if (result.faces.length > 0) details.append(saveButton(entry, card));
   card.append(details);
   return card;
+}
+
+// Saves the photo with its faces labelled: "group.jpg" becomes "group-facemood.jpg".
+function saveButton({ name, type, result, labels }, card) {
+  const button = el('button', 'link-button save-image', t('save_image'));
+  button.type = 'button';
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      const blob = await labelledPhoto(card.querySelector('.photo img'), result, labels, type);
+      saveFile(blob, labelledName(name, blob.type));
+    } catch (err) {
+      console.warn(`could not save the labelled photo: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 function errorCard({ name, code, params, message }) {
@@ -153,9 +173,10 @@ function draw(entry) {
 }
 
 // `readWhole` (optional): a function giving the result of reading the whole photo as one face,
-// offered when no face was found.
-export function showResult(name, imageUrl, result, labels, readWhole = null) {
-  show({ name, imageUrl, result, labels, readWhole });
+// offered when no face was found. `type`: the photo file's type, which a saved labelled photo keeps
+// when it is JPEG.
+export function showResult(name, imageUrl, result, labels, { readWhole = null, type = '' } = {}) {
+  show({ name, imageUrl, result, labels, readWhole, type });
 }
 
 export function showError(name, error) {
@@ -187,26 +208,57 @@ export function redraw() {
   setStatus(status.key, status.params, status.kind);
 }
 
+// Each face's box and label ("1 happy 87.0 %") drawn on `ctx`, in the coordinates of the faces'
+// boxes; returns the labels. Text is sized to the picture and, in a crowd, to each face, so that
+// neighbours' labels do not cover one another; a label that would leave the top edge goes inside.
+function drawFaces(ctx, faces, labels, scale = 1) {
+  const { width } = ctx.canvas;
+  ctx.lineWidth = Math.max(2, width / 200);
+  return faces.map((face, i) => {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const colour = colourOf(labels, face.label);
+    const text = `${i + 1} ${labelText(face.label)} ${percent(face.scores[face.label])}`;
+    const size = Math.round(Math.max(12, Math.min(width / 32, w / 5)));
+    ctx.font = `bold ${size}px system-ui, sans-serif`;
+    const height = size + 6;
+    const top = y - height >= 0 ? y - height : y;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x, y, w, h);
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, top, ctx.measureText(text).width + 8, height);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 4, top + height - 6);
+    return text;
+  });
+}
+
 // Live camera: boxes and labels on a canvas over the video, and the faces listed in words.
 export function drawLive(canvas, list, video, result, labels) {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.lineWidth = Math.max(2, canvas.width / 200);
-  ctx.font = `bold ${Math.max(12, canvas.width / 32)}px system-ui, sans-serif`;
-  const items = result.faces.map((face, i) => {
-    const [x, y, w, h] = face.box;
-    const colour = colourOf(labels, face.label);
-    const text = `${i + 1} ${labelText(face.label)} ${percent(face.scores[face.label])}`;
-    ctx.strokeStyle = colour;
-    ctx.strokeRect(x, y, w, h);
-    const height = parseInt(ctx.font.match(/(\d+)px/)[1], 10) + 6;
-    ctx.fillStyle = colour;
-    ctx.fillRect(x, y - height, ctx.measureText(text).width + 8, height);
-    ctx.fillStyle = '#fff';
-    ctx.fillText(text, x + 4, y - 6);
-    return el('li', null, text);
-  });
-  list.replaceChildren(...items);
+  list.replaceChildren(...drawFaces(ctx, result.faces, labels).map((text) => el('li', null, text)));
+}
+
+// A saved photo's longer side at most: a phone's 48-megapixel photo would otherwise need a canvas
+// (and an image in memory) of about 200 MB.
+const SAVED_SIDE = 4096;
+
+// The photo as shown, its faces boxed and labelled on it, as an image file: drawn in the page,
+// nothing is sent anywhere. JPEG for a JPEG photo (a PNG of it would be several times larger), PNG
+// otherwise, so that a drawing or screenshot stays sharp.
+async function labelledPhoto(img, result, labels, type) {
+  await img.decode();
+  const scale = Math.min(1, SAVED_SIDE / Math.max(result.width, result.height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(result.width * scale);
+  canvas.height = Math.round(result.height * scale);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  drawFaces(ctx, result.faces, labels, scale);
+  const kind = type === 'image/jpeg' ? 'image/jpeg' : 'image/png';
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, kind, 0.92));
+  if (!blob) throw new Error('the browser could not encode the image');
+  return blob;
 }
