@@ -92,6 +92,63 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         browser.close()
 
 
+# An init script: every camera stream the page opens, in window.__streams.
+RECORD_STREAMS = """window.__streams = [];
+const openCamera = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  const stream = await openCamera(constraints);
+  window.__streams.push(stream);
+  return stream;
+};"""
+LIVE_STREAMS = "window.__streams.map((s) => s.getTracks().some((t) => t.readyState === 'live'))"
+
+
+def test_camera_started_twice_or_restarted_at_once_leaves_one_stream_open(site, playwright, tmp_path):
+    """A double click on the camera button opens one stream, not two; a stop and a start in the
+    same moment (a frame may still be being read) leaves only the new stream open; a stop closes it."""
+    browser = fake_camera_browser(playwright, tmp_path)
+    try:
+        page = browser.new_page()
+        page.add_init_script(RECORD_STREAMS)
+        log = PageLog(page)
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        page.dblclick("#camera-toggle")
+        wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+        assert page.evaluate(LIVE_STREAMS) == [True]
+        page.evaluate("() => { const b = document.getElementById('camera-toggle'); b.click(); b.click(); }")
+        wait_until(page, "window.__streams.length === 2 && document.getElementById('camera-toggle').dataset.i18n === 'camera_stop'")
+        wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+        assert page.evaluate(LIVE_STREAMS) == [False, True]
+        page.click("#camera-toggle")
+        assert page.evaluate(LIVE_STREAMS) == [False, False]
+        assert page.is_hidden("#camera")
+        assert log.errors == []
+    finally:
+        browser.close()
+
+
+def test_a_frame_that_cannot_be_read_stops_the_camera_with_a_message(site, playwright, tmp_path):
+    """The webcam's detector cannot be downloaded (the network dropped): the first frame fails,
+    and the camera is stopped and says why, instead of playing on with nothing read."""
+    browser = fake_camera_browser(playwright, tmp_path)
+    try:
+        # No service worker: it would answer from its cache, which holds the detector.
+        page = browser.new_context(service_workers="block").new_page()
+        page.add_init_script(RECORD_STREAMS)
+        page.route("**/detector/blazeface-front*", lambda route: route.abort())
+        page.goto(site)
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("#camera-toggle")
+        wait_until(page, "document.getElementById('status').dataset.kind === 'error'", timeout=30)
+        assert page.text_content("#status").startswith("The camera was stopped: ")
+        assert page.is_hidden("#camera")
+        assert page.text_content("#camera-toggle") == "Start camera"
+        assert page.evaluate(LIVE_STREAMS) == [False]
+    finally:
+        browser.close()
+
+
 def test_expression_timeline_averages_frames_and_leaves_faceless_time_empty(site, browser):
     """The webcam chart on made-up frames: a second of happy, a second of sad with one slow frame
     (a short gap, drawn as one run), then a second in which frames have no face (left empty)."""

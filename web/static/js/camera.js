@@ -6,11 +6,16 @@ export class CameraError extends Error {
   }
 }
 
-let stream = null;
-let running = false;
+// The camera that is on ({stream}), or null. Each start makes a new one and a stop clears it: a
+// frame loop runs only while its own camera is the current one, so a stop followed at once by a
+// start can never leave two loops running, and no stream is left open.
+let current = null;
 
-export async function startCamera(video, onFrame) {
+// Runs `onFrame(video)` on each new frame until stopCamera. A frame that fails stops the camera
+// and calls `onStopped(error)`: the video would otherwise play on with nothing being read.
+export async function startCamera(video, onFrame, onStopped = () => {}) {
   if (!navigator.mediaDevices?.getUserMedia) throw new CameraError('camera_missing', 'no camera API');
+  let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: 'user' }, audio: false,
@@ -20,28 +25,44 @@ export async function startCamera(video, onFrame) {
     if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError') throw new CameraError('camera_missing', err.message);
     throw new CameraError('camera_failed', err.message);
   }
-  video.srcObject = stream;
-  await video.play();
-  running = true;
+  stopCamera(video);  // one started meanwhile, were start called twice
+  const session = { stream };
+  current = session;
+  const on = () => current === session;
+  try {
+    video.srcObject = stream;
+    await video.play();
+  } catch (err) {
+    if (on()) stopCamera(video);
+    else stream.getTracks().forEach((track) => track.stop());
+    throw new CameraError('camera_failed', err.message);
+  }
   // One frame at a time: the next starts when the last result is drawn, so work never piles up.
   // The next one is the camera's next new frame (requestVideoFrameCallback) rather than the next
   // display refresh, which would idle up to 16 ms after every result and never repeat a frame.
   const next = (fn) => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(fn) : requestAnimationFrame(fn));
   const loop = async () => {
-    if (!running) return;
-    if (video.readyState >= 2) await onFrame(video);
-    if (running) next(loop);
+    if (!on()) return;
+    try {
+      if (video.readyState >= 2) await onFrame(video);
+    } catch (err) {
+      if (on()) {
+        stopCamera(video);
+        onStopped(err);
+      }
+      return;
+    }
+    if (on()) next(loop);
   };
   next(loop);
 }
 
 export function stopCamera(video) {
-  running = false;
-  if (stream) stream.getTracks().forEach((track) => track.stop());
-  stream = null;
+  if (current) current.stream.getTracks().forEach((track) => track.stop());
+  current = null;
   video.srcObject = null;
 }
 
 export function cameraOn() {
-  return running;
+  return current !== null;
 }

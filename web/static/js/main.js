@@ -113,24 +113,35 @@ document.getElementById('save-csv').addEventListener('click', () => {
 });
 document.getElementById('clear-results').addEventListener('click', clearResults);
 
+function showCameraStopped() {
+  cameraSection.hidden = true;
+  cameraButton.dataset.i18n = 'camera_start';
+  cameraButton.textContent = t('camera_start');
+}
+
+// The button is disabled while the camera starts: a second click then would start a second stream.
 cameraButton.addEventListener('click', async () => {
   if (cameraOn()) {
     stopCamera(video);
-    cameraSection.hidden = true;
-    cameraButton.dataset.i18n = 'camera_start';
-    cameraButton.textContent = t('camera_start');
+    showCameraStopped();
     return;
   }
-  await facemood.ready;
-  timeline.clear();
-  cameraSection.hidden = false;
+  cameraButton.disabled = true;
   try {
-    await startCamera(video, classifyFrame);
+    await facemood.ready;
+    timeline.clear();
+    cameraSection.hidden = false;
+    await startCamera(video, classifyFrame, (err) => {
+      showCameraStopped();
+      setStatus('camera_stopped', { message: err.message }, 'error');
+    });
     cameraButton.dataset.i18n = 'camera_stop';
     cameraButton.textContent = t('camera_stop');
   } catch (err) {
     cameraSection.hidden = true;
     setStatus(err.code || 'camera_failed', { message: err.message }, 'error');
+  } finally {
+    cameraButton.disabled = false;
   }
 });
 
