@@ -1,5 +1,6 @@
 """The built site in a real Chromium: TF.js loads, images get predictions, scores match Python."""
 import base64
+import hashlib
 import io
 import json
 import shutil
@@ -608,6 +609,68 @@ def test_service_worker_cache_changes_with_the_build(tiny_build, tmp_path):
     changed = render_site(copy, tmp_path / "changed")
     cache_name = lambda text: text.split("const CACHE = ")[1].split(";")[0]  # noqa: E731
     assert cache_name((changed / "sw.js").read_text()) != cache_name(first)
+
+
+def caches_and_worker(page):
+    """The page's cache names and whether a new service worker is waiting."""
+    return page.evaluate("""async () => ({ caches: (await caches.keys()).filter((n) => n.startsWith('facemood-')),
+        waiting: Boolean((await navigator.serviceWorker.getRegistration())?.waiting) })""")
+
+
+def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browser, tmp_path):
+    """The site is rebuilt, with another model setting and another webcam detector file, while a page
+    is open. That page goes on loading its own build's files, the webcam's detector included, which it
+    loads only now: its checksums describe those. The new build's worker waits, and takes over with
+    its own cache alone once the old page is closed."""
+    from web.render import render_site
+    from web.serve import start_server
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model)
+    metadata = json.loads((model / "metadata.json").read_text())
+    metadata["crop"]["margin"] = 0.3
+    (model / "metadata.json").write_text(json.dumps(metadata))
+    new = render_site(model, tmp_path / "new")
+    front = new / "detector" / "blazeface-front.json"
+    front.write_text(front.read_text() + "\n")
+    integrity = json.loads((new / "integrity.json").read_text())
+    integrity["detector/blazeface-front.json"] = hashlib.sha256(front.read_bytes()).hexdigest()
+    (new / "integrity.json").write_text(json.dumps(integrity))
+    site = tmp_path / "site"
+    site.symlink_to(tiny_build["dist"])
+    server, url = start_server(site)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
+        wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
+        [old_cache] = caches_and_worker(page)["caches"]
+        site.unlink()
+        site.symlink_to(new)  # the new build is deployed
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)")
+        deadline = time.monotonic() + 20
+        while not caches_and_worker(page)["waiting"]:
+            assert time.monotonic() < deadline, "the new build's worker never finished installing"
+            time.sleep(0.2)
+        result = page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))
+        assert len(result["faces"]) == 1
+        assert old_cache in caches_and_worker(page)["caches"]
+        assert log.errors == []
+        page.close()
+        page = context.new_page()
+        page.goto(url)
+        deadline = time.monotonic() + 20
+        while (state := caches_and_worker(page))["caches"] != [state["caches"][-1]] or state["caches"] == [old_cache]:
+            assert time.monotonic() < deadline, f"the new build did not take over: {state}"
+            time.sleep(0.2)
+            page.reload()
+        page.evaluate("facemood.ready.then(() => true)")
+        assert page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]
+    finally:
+        context.close()
+        server.shutdown()
 
 
 # An init script: every Content-Security-Policy violation the page reports, in window.__violations.
