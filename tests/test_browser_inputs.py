@@ -82,6 +82,46 @@ def test_huge_photo_is_scaled_down_and_the_page_stays_responsive(page, tmp_path)
     assert max(page.evaluate("window.__longTasks") or [0]) < 1000
 
 
+@pytest.mark.parametrize("size", [(5184, 3456), (1, 5000)])
+def test_scaled_down_photos_keep_their_size(page, tmp_path, size):
+    """A camera's 5184x3456 photo is read at 2048x1365, each side by its own ratio: its size is
+    given back as it is (one ratio for both read its height as 3455). A strip 5000 pixels long and
+    one wide is still an image, scaled to a pixel's width rather than none."""
+    path = tmp_path / "photo.png"
+    Image.new("RGB", size, (90, 100, 110)).save(path)
+    result = classify_file(page, path, "image/png")
+    assert (result["width"], result["height"]) == size
+    assert result["faces"] == []
+
+
+def test_a_file_of_no_known_type_gets_a_message_of_its_own(page):
+    """Not "cannot decode this file" pieced together from English: a message each language translates."""
+    code = page.evaluate("""() => facemood.classify(new File(['plain text'], 'notes')).then(() => null, (e) => e.code)""")
+    assert code == "cannot_decode_file"
+
+
+def test_dropping_a_link_keeps_the_page_and_says_what_to_do(page, tmp_path):
+    """A link or another site's image dragged in carries no file: the browser would open it in place
+    of the page (and its results); the page keeps itself and asks for the file instead."""
+    good = tmp_path / "good.png"
+    Image.fromarray(astronaut()).save(good)
+    page.set_input_files("#file-input", str(good))
+    page.wait_for_selector("article.result")
+    prevented = page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        transfer.setData('text/uri-list', 'https://example.com/face.jpg');
+        return ['dragover', 'drop'].map((type) => {
+            const event = new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true });
+            document.querySelector('main, body').dispatchEvent(event);
+            return event.defaultPrevented;
+        });
+    }""")
+    assert prevented == [True, True]
+    assert page.text_content("#status").startswith("Only files can be dropped here")
+    assert len(page.query_selector_all("article.result")) == 1
+    assert page.log.errors == []
+
+
 def test_pasted_image(page):
     buffer = io.BytesIO()
     Image.fromarray(astronaut()).save(buffer, format="PNG")

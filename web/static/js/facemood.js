@@ -211,7 +211,8 @@ async function classify(src, { margin, range, level = true, levelFrom } = {}) {
     const turn = (lean) => (level && Math.abs(lean) >= levelFromRadians ? lean : 0);
     const all = await model.predict(found.map(({ box }, i) => crop(drawable, faceCrop(box, margin), turn(leans[i]))));
     // Back to the source's pixels when a huge photo was scaled down for the work.
-    const toSource = (v) => Math.round(v / drawable.scale);
+    const scaleY = drawable.scaleY ?? drawable.scale;
+    const toSource = (v, i) => Math.round(v / (i % 2 === 0 ? drawable.scale : scaleY));  // x, y, x, y...
     const faces = found.map(({ box, score, keypoints }, i) => ({
       box: box.map(toSource),
       keypoints: keypoints.map((point) => point.map(toSource)),
@@ -219,7 +220,7 @@ async function classify(src, { margin, range, level = true, levelFrom } = {}) {
       detection: score,
       ...named(all[i]),
     }));
-    return { faces, width: toSource(drawable.width), height: toSource(drawable.height) };
+    return { faces, width: toSource(drawable.width, 0), height: toSource(drawable.height, 1) };
   });
 }
 

@@ -14,8 +14,9 @@ export class ImageInputError extends Error {
 // faces stay far above the detector's resolution and a 48 MP photo stops costing 190 MB per copy.
 const MAX_SIDE = 2048;
 
-// {image, width, height, scale, close}: `image` is drawable, `width` x `height` its size, and
-// `scale` its size over the source's (1 unless a huge photo was scaled down).
+// {image, width, height, scale, scaleY, close}: `image` is drawable, `width` x `height` its size,
+// and `scale` its width over the source's (1 unless a huge photo was scaled down), `scaleY` its
+// height's when it differs.
 export async function toDrawable(src) {
   if (typeof src === 'string' || src instanceof URL) {
     const response = await fetch(src);
@@ -47,20 +48,23 @@ async function fromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
-    const kind = blob.type || 'this file';
-    throw new ImageInputError('cannot_decode', { kind }, `this browser cannot decode ${kind} as an image`);
+    if (!blob.type) throw new ImageInputError('cannot_decode_file', {}, 'this browser cannot decode this file as an image');
+    throw new ImageInputError('cannot_decode', { kind: blob.type }, `this browser cannot decode ${blob.type} as an image`);
   }
-  const side = Math.max(bitmap.width, bitmap.height);
+  const { width, height } = bitmap;  // a closed bitmap's size reads 0
+  const side = Math.max(width, height);
   if (side > MAX_SIDE) {
     // Decoding and this resize both run off the main thread, so the page stays responsive.
     const scale = MAX_SIDE / side;
+    // At least a pixel each way: a strip thousands of times longer than wide stays an image.
     const smaller = await createImageBitmap(bitmap, {
-      resizeWidth: Math.round(bitmap.width * scale), resizeHeight: Math.round(bitmap.height * scale),
+      resizeWidth: Math.max(1, Math.round(width * scale)), resizeHeight: Math.max(1, Math.round(height * scale)),
       resizeQuality: 'high',
-    });
-    const scaleX = smaller.width / bitmap.width;
-    bitmap.close();
-    return { image: smaller, width: smaller.width, height: smaller.height, scale: scaleX, close: () => smaller.close() };
+    }).finally(() => bitmap.close());
+    // Each axis its own scale: rounding makes them differ a little, and one for both would give a
+    // 5184x3456 photo's height as 3455.
+    return { image: smaller, width: smaller.width, height: smaller.height, scale: smaller.width / width,
+      scaleY: smaller.height / height, close: () => smaller.close() };
   }
   return { image: bitmap, width: bitmap.width, height: bitmap.height, scale: 1, close: () => bitmap.close() };
 }

@@ -71,15 +71,16 @@ document.addEventListener('dragenter', (event) => {
 document.addEventListener('dragleave', (event) => {
   if (carriesFiles(event) && --dragDepth <= 0) dropZone.classList.remove('over');
 });
-document.addEventListener('dragover', (event) => {
-  if (carriesFiles(event)) event.preventDefault();
-});
+// Whatever is dropped, the page stays: a link or an image dragged from another tab would otherwise
+// be opened in its place, and every result with it. Only files can be read (another site's image
+// is not this page's to read), so anything else gets a word on what to do instead.
+document.addEventListener('dragover', (event) => event.preventDefault());
 document.addEventListener('drop', (event) => {
-  if (!carriesFiles(event)) return;
   event.preventDefault();
   dragDepth = 0;
   dropZone.classList.remove('over');
-  handleFiles([...event.dataTransfer.files]);
+  if (carriesFiles(event)) handleFiles([...event.dataTransfer.files]);
+  else setStatus('drop_files_only', {}, 'error');
 });
 fileInput.addEventListener('change', () => {
   handleFiles([...fileInput.files]);
