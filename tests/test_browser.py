@@ -297,6 +297,25 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     box = page.eval_on_selector("article.result .face-box", "b => [b.style.left, b.style.top, b.style.width, b.style.height]")
     assert [round(float(v.rstrip("%")), 1) for v in box] == [16.7, 0.0, 66.7, 100.0]  # 200x200 of 300x200
     assert len(page.query_selector_all("article.result")) == 1
+    # The button pressed is gone with the card it was on: the focus moves to the face it read.
+    assert page.evaluate("document.activeElement.classList.contains('face-box')")
+
+
+def test_a_browser_without_offscreen_canvas_reads_photos_too(shipped_site, browser):
+    """Safari before 16.4 has no OffscreenCanvas: every canvas the page draws on falls back to a
+    <canvas> element, the warm-up's blank included."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script("delete window.OffscreenCanvas;")
+        log = PageLog(page)
+        page.goto(shipped_site["url"])
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.evaluate("typeof OffscreenCanvas") == "undefined"
+        assert len(page.evaluate("u => facemood.classify(u)", png_data_url(astronaut()))["faces"]) == 1
+        assert log.errors == []
+    finally:
+        context.close()
 
 
 def test_dropped_photo_gets_a_prediction_card(site, open_page, tmp_path):

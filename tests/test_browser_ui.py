@@ -63,8 +63,15 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         start_camera(page, site)
         assert page.get_attribute("#camera-video", "playsinline") is not None
         assert page.evaluate("document.getElementById('camera-video').muted")
+        page.evaluate("""() => { window.__said = 0; new MutationObserver(() => { window.__said += 1; })
+            .observe(document.getElementById('camera-announce'), { childList: true, characterData: true, subtree: true }); }""")
         page.wait_for_timeout(1200)  # the frame rate counts the last second: a full one for the picture
         screenshot(page, "webcam")
+        # Screen readers hear the expression when it changes, not every frame's percentages.
+        assert page.get_attribute("#camera-faces", "aria-live") is None
+        assert page.get_attribute("#camera-announce", "aria-live") == "polite"
+        assert page.text_content("#camera-announce") == "Face 1: happy"
+        assert page.evaluate("window.__said") == 0 and int(page.get_attribute("#camera-fps", "data-fps")) > 5
         # The chart of face 1 over time: columns drawn, and nearly all of their area in happy's
         # colour (the legend gives every class the same small swatch, so it cannot tip this).
         assert int(page.get_attribute("#camera-timeline", "data-columns")) >= 5
@@ -196,7 +203,9 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         with page.expect_download() as download:
             page.click("#save-csv")
         assert download.value.suggested_filename == "facemood-results.csv"
-        rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(), newline="")))
+        saved = Path(download.value.path()).read_bytes()
+        assert saved.startswith(b"\xef\xbb\xbf")  # UTF-8 said so, for spreadsheets
+        rows = list(csv.reader(io.StringIO(saved.decode("utf-8-sig"), newline="")))
         labels = json.loads((SHIPPED_MODEL / "metadata.json").read_text())["labels"]
         assert rows[0] == ["file", "face", "x", "y", "width", "height", "label", *labels]
         assert [row[:2] for row in rows[1:]] == [["group.png", "1"], ["group.png", "2"], ["'" + blank.name, ""]]
@@ -210,6 +219,24 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         assert page.query_selector_all("article.result") == []
         assert page.is_hidden("#results-actions")
         assert page.log.errors == []
+
+
+def test_results_can_be_saved_even_when_the_model_failed_to_load(site, browser, tmp_path):
+    """The model's files cannot be fetched: a photo given gets an error card, and saving the table
+    still gives a file (its header), not an error in the page."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(astronaut()).save(path)
+    with ready_page(browser, site, wait_ready=False, service_workers="block") as page:
+        page.route("**/model/model.json", lambda route: route.abort())
+        page.reload()
+        wait_until(page, "document.getElementById('status').dataset.kind === 'error'", timeout=30)
+        page.set_input_files("#file-input", str(path))
+        page.wait_for_selector("article.result.error")
+        with page.expect_download() as download:
+            page.click("#save-csv")
+        header = Path(download.value.path()).read_bytes().decode("utf-8-sig").splitlines()
+        assert header == ["file,face,x,y,width,height,label"]
+        assert not [e for e in page.log.errors if "model.json" not in e and "Failed to load resource" not in e]
 
 
 def test_a_photo_is_saved_with_its_faces_labelled(site, browser, tmp_path):
@@ -269,6 +296,7 @@ def test_camera_permission_denied_is_explained(site, browser):
 def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
     with ready_page(browser, site, locale="ko-KR") as page:
         assert page.evaluate("document.documentElement.lang") == "ko"
+        assert page.get_attribute("#language", "lang") == "en"  # "English", read out in English
         assert "사진" in page.inner_text("#drop-zone")
         path = tmp_path / "photo.png"
         Image.fromarray(astronaut()).save(path)
@@ -278,6 +306,7 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         assert "기쁨" in page.inner_text("footer") and "happy" not in page.inner_text("footer")  # class names too
         page.click("#language")
         wait_until(page, "document.documentElement.lang === 'en'")
+        assert page.get_attribute("#language", "lang") == "ko"
         assert "Drop photos here" in page.inner_text("#drop-zone")
         assert "happy, sad" in page.inner_text("footer")
         # The shipped shards are uint8 with some tensors kept float16: the footer names both.

@@ -7,6 +7,7 @@
 // Boxes come back in source pixels.
 import { tf } from './runtime.js';
 import { idle } from './idle.js';
+import { makeCanvas } from './image.js';
 import { loadVerifiedArtifacts } from './loader.js';
 import { buildGraphModel, networkCopies } from './copies.js';
 
@@ -93,7 +94,7 @@ export async function loadFaceDetector(modelUrl, { side } = {}) {
     const key = `${inputWidth}x${inputHeight}`;
     if (!anchorsByShape.has(key)) anchorsByShape.set(key, anchorCentres(inputWidth, inputHeight, strides));
     const anchors = anchorsByShape.get(key);
-    canvas ??= typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+    canvas ??= makeCanvas(1, 1);
     if (canvas.width !== inputWidth || canvas.height !== inputHeight) {
       canvas.width = inputWidth;
       canvas.height = inputHeight;
@@ -174,7 +175,7 @@ export async function loadFaceDetector(modelUrl, { side } = {}) {
         }
         return;
       }
-      const blank = new OffscreenCanvas(size, (size * 3) / 4);
+      const blank = makeCanvas(size, (size * 3) / 4);
       await detect({ image: blank, width: blank.width, height: blank.height });
       warm = true;
     },

@@ -27,6 +27,8 @@ export async function loadLanguage(language = preferred()) {
     node.textContent = t(node.dataset.i18n, params);
   }
   for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
+  // The switch names the other language in that language, and is read out in its voice.
+  for (const node of document.querySelectorAll('[data-i18n="switch_to"]')) node.lang = otherLanguage();
   if (strings.title) document.title = strings.title;
   return language;
 }

@@ -75,7 +75,8 @@ function isCanvasLike(src) {
     (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap);
 }
 
-function makeCanvas(width, height) {
+// An OffscreenCanvas where the browser has one (Safari before 16.4 has not), a <canvas> otherwise.
+export function makeCanvas(width, height) {
   if (typeof OffscreenCanvas !== 'undefined') return new OffscreenCanvas(width, height);
   const canvas = document.createElement('canvas');
   canvas.width = width;

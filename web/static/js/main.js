@@ -16,6 +16,7 @@ const video = document.getElementById('camera-video');
 const overlay = document.getElementById('camera-overlay');
 const fpsLine = document.getElementById('camera-fps');
 const liveList = document.getElementById('camera-faces');
+const liveAnnouncement = document.getElementById('camera-announce');
 const languageButton = document.getElementById('language');
 
 const languageReady = loadLanguage().catch((err) => console.warn(`language files unavailable: ${err.message}`));
@@ -104,13 +105,15 @@ async function classifyFrame(frame) {
   while (frameTimes[0] < now - 1000) frameTimes.shift();
   fpsLine.textContent = t('fps', { fps: frameTimes.length });
   fpsLine.dataset.fps = String(frameTimes.length);
-  drawLive(overlay, liveList, frame, result, facemood.metadata.labels);
+  drawLive(overlay, liveList, frame, result, facemood.metadata.labels, liveAnnouncement);
 }
 
 // The results as a file on this device: made in the page, nothing is sent anywhere.
 document.getElementById('save-csv').addEventListener('click', () => {
-  const csv = resultsCsv(shownResults(), facemood.metadata.labels);
-  saveFile(new Blob([csv], { type: 'text/csv' }), 'facemood-results.csv');
+  const csv = resultsCsv(shownResults(), facemood.metadata?.labels ?? []);  // none when the model failed to load
+  // The byte-order mark tells spreadsheets the file is UTF-8: Excel would otherwise read it in the
+  // system's code page, and a Korean file name would come out garbled.
+  saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
 document.getElementById('clear-results').addEventListener('click', clearResults);
 

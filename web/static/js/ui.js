@@ -115,7 +115,9 @@ function resultCard(entry) {
         button.disabled = true;
         try {
           entry.result = await readWhole();
-          card.replaceWith(draw(entry));
+          const drawn = draw(entry);
+          card.replaceWith(drawn);
+          drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
         } catch (err) {
           button.disabled = false;
           console.warn(`could not read the photo as one face: ${err.message}`);
@@ -233,12 +235,16 @@ function drawFaces(ctx, faces, labels, scale = 1) {
 }
 
 // Live camera: boxes and labels on a canvas over the video, and the faces listed in words.
-export function drawLive(canvas, list, video, result, labels) {
+// `announce`: an element screen readers read out when it changes, given the faces' expressions
+// only when they change (the list itself changes with every frame's percentages).
+export function drawLive(canvas, list, video, result, labels, announce = null) {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   list.replaceChildren(...drawFaces(ctx, result.faces, labels).map((text) => el('li', null, text)));
+  const said = result.faces.map((face, i) => `${t('face_n', { n: i + 1 })}: ${labelText(face.label)}`).join(', ');
+  if (announce && announce.textContent !== said) announce.textContent = said;
 }
 
 // A saved photo's longer side at most: a phone's 48-megapixel photo would otherwise need a canvas
