@@ -45,6 +45,14 @@ def test_exif_orientation_is_honoured(page, tmp_path):
     result = classify_file(page, path, "image/jpeg")
     assert (result["width"], result["height"]) == (512, 512)
     assert len(result["faces"]) == 1 and iou(result["faces"][0]["box"], FACE) > 0.4
+    # The labelled copy is upright too: below the face, it matches the upright photo.
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("article.result .save-image")
+    with page.expect_download() as download:
+        page.click("article.result .save-image")
+    saved = np.asarray(Image.open(download.value.path()).convert("RGB"), float)
+    upright = astronaut().astype(float)
+    assert np.abs(saved[300:] - upright[300:]).mean() < 8 < np.abs(saved[300:] - np.rot90(upright)[300:]).mean()
 
 
 @pytest.mark.parametrize("mode, suffix, mime", [("L", ".jpg", "image/jpeg"), ("RGBA", ".png", "image/png"),
