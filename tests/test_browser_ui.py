@@ -91,6 +91,16 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
             return Object.fromEntries(labels.map((label, k) => [label, counts[k]]));
         }""")
         assert pixels.pop("happy") > 5 * max(pixels.values())
+        # The frame on screen, saved with its face boxed in happy's colour.
+        with page.expect_download() as download:
+            page.click("#camera-save")
+        assert re.fullmatch(r"facemood-camera-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.jpg", download.value.suggested_filename)
+        frame = np.asarray(Image.open(download.value.path()).convert("RGB"), int)
+        assert frame.shape == (480, 640, 3)
+        happy = page.evaluate("""async () => { const { colourOf } = await import('./assets/js/ui.js');
+            return colourOf(facemood.metadata.labels, 'happy'); }""")
+        rgb = np.array([int(happy[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(frame - rgb).max(axis=2) <= 24).sum() > 2000  # the box's edges and the label
         page.click("#camera-toggle")
         assert page.is_hidden("#camera")
         assert page.evaluate("document.getElementById('camera-video').srcObject") is None

@@ -4,7 +4,7 @@ import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { idle } from './idle.js';
 import { centreSquare } from './image.js';
-import { clearResults, colourOf, drawLive, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
+import { clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
 import { resultsCsv, saveFile } from './export.js';
 import { ExpressionTimeline } from './timeline.js';
 
@@ -116,6 +116,28 @@ document.getElementById('save-csv').addEventListener('click', () => {
   saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
 document.getElementById('clear-results').addEventListener('click', clearResults);
+
+// The frame on screen now, its faces found again on that very frame and labelled, as a JPEG (the
+// live labels lag the picture by a frame).
+document.getElementById('camera-save').addEventListener('click', async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const frame = await createImageBitmap(video);
+    try {
+      const result = await facemood.classify(frame, { range: 'close' });
+      const blob = await labelledImage(frame, result, facemood.metadata.labels, 'image/jpeg');
+      const taken = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
+      saveFile(blob, `facemood-camera-${taken}.jpg`);
+    } finally {
+      frame.close();
+    }
+  } catch (err) {
+    setStatus('save_failed', { message: err.message }, 'error');
+  } finally {
+    button.disabled = false;
+  }
+});
 
 function showCameraStopped() {
   cameraSection.hidden = true;

@@ -152,10 +152,12 @@ function saveButton({ name, type, result, labels }, card) {
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
-      const blob = await labelledPhoto(card.querySelector('.photo img'), result, labels, type);
+      const img = card.querySelector('.photo img');
+      await img.decode();
+      const blob = await labelledImage(img, result, labels, type);
       saveFile(blob, labelledName(name, blob.type));
     } catch (err) {
-      console.warn(`could not save the labelled photo: ${err.message}`);
+      setStatus('save_failed', { message: err.message }, 'error');
     } finally {
       button.disabled = false;
     }
@@ -251,17 +253,16 @@ export function drawLive(canvas, list, video, result, labels, announce = null) {
 // (and an image in memory) of about 200 MB.
 const SAVED_SIDE = 4096;
 
-// The photo as shown, its faces boxed and labelled on it, as an image file: drawn in the page,
-// nothing is sent anywhere. JPEG for a JPEG photo (a PNG of it would be several times larger), PNG
-// otherwise, so that a drawing or screenshot stays sharp.
-async function labelledPhoto(img, result, labels, type) {
-  await img.decode();
+// `source` (a decoded <img>, a video frame) with the faces of `result` boxed and labelled on it, as
+// an image file: drawn in the page, nothing is sent anywhere. JPEG for a JPEG photo (a PNG of it
+// would be several times larger), PNG otherwise, so that a drawing or screenshot stays sharp.
+export async function labelledImage(source, result, labels, type) {
   const scale = Math.min(1, SAVED_SIDE / Math.max(result.width, result.height));
   const canvas = document.createElement('canvas');
   canvas.width = Math.round(result.width * scale);
   canvas.height = Math.round(result.height * scale);
   const ctx = canvas.getContext('2d');
-  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   drawFaces(ctx, result.faces, labels, scale);
   const kind = type === 'image/jpeg' ? 'image/jpeg' : 'image/png';
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, kind, 0.92));
