@@ -37,15 +37,22 @@ def main(argv=None):
 
     try:
         args.run(args)
-    except FacemoodError as e:
+    except (FacemoodError, OSError) as e:  # OSError: an unwritable folder, a full disk, ...
         if args.debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; outputs were left as they were before this run", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line(error):
+    """The message of a FacemoodError; an OSError as `path: reason`, the way shell tools say it."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 # --- sub-commands: each imports its step lazily so `site` and `serve` never load TensorFlow ----
@@ -116,9 +123,6 @@ def run_compare(args):
         input_size=args.input_size, budget_minutes=args.budget, epochs=args.epochs, subset=args.subset,
         weights=args.weights, seed=args.seed, browser_runs=args.browser_runs, work_dir=args.work_dir,
         out_dir=args.out, redo=args.redo, remeasure=args.remeasure)
-    if not 0 < settings.subset <= 1:
-        from common.errors import FacemoodError
-        raise FacemoodError(f"--subset must lie in (0, 1], not {settings.subset}")
     results = compare(settings, progress=not args.quiet)
     print((settings.out_dir / "compare.md").read_text())
     failed = [r["backbone"] for r in results["rows"].values() if "error" in r]
@@ -157,6 +161,8 @@ def _summary(verb, metadata, path, started):
 # --- argument parsing ------------------------------------------------------------------------------
 
 def _parser():
+    from train.config import Number  # no TensorFlow behind it
+
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
@@ -243,19 +249,36 @@ def _parser():
                      "weights for `train --backbone mobilenet --alpha 1.0 --weights FILE`.")
     face_p.add_argument("--source", type=Path, required=True, help="FaceRes' faceres.json (its .bin beside it)")
     _add_data(face_p, required=True)
-    face_p.add_argument("--input-size", type=int, default=112, help="side the backbone will see (as train's)")
-    face_p.add_argument("--faces", type=int, default=1024,
+    face_p.add_argument("--input-size", type=_number(Number(int, 1)), default=112,
+                        help="side the backbone will see (as train's)")
+    face_p.add_argument("--faces", type=_number(Number(int, 1)), default=1024,
                         help="training faces whose activations set the batch-normalization statistics")
     face_p.add_argument("--out", type=Path, default=ROOT / "runs" / "faceres_mobilenet.h5", help="weights file")
 
     serve_p = command("serve", run_serve, "Serve the built site on 127.0.0.1 with gzip (Ctrl-C stops).")
     serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")
-    serve_p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 picks a free one)")
+    serve_p.add_argument("--port", type=_number(Number(int, 0, 65535)), default=8000,
+                         help="port on 127.0.0.1 (0 picks a free one)")
     serve_p.add_argument("--isolate", action="store_true",
                          help="send the COOP/COEP headers that make the page cross-origin isolated from the first "
                               "visit, so it moves to the multi-threaded runtime after its first results (without them "
                               "it does so from the second visit on, when its service worker serves it)")
     return parser
+
+
+def _number(spec):
+    """An argparse `type` that reads a `spec.kind` number and refuses one outside the range of `spec`
+    (a train.config.Number), so a bad value is one line of usage error, not a traceback later."""
+    def parse(text):
+        try:
+            value = spec.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if spec.kind is int else 'a number'}")
+        if not spec.holds(value):
+            raise argparse.ArgumentTypeError(f"must be {spec}, not {text}")
+        return value
+
+    return parse
 
 
 def _add_data(p, required):
@@ -271,32 +294,36 @@ def _add_model_dir(p):
 
 
 def _add_train_options(p):
-    from train.config import TrainConfig, HELP
+    from train.config import HELP, NUMBERS, TrainConfig
 
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name), help=HELP[f.name])
+        kind = _number(NUMBERS[f.name]) if f.name in NUMBERS else type(getattr(defaults, f.name))
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name),
+                       help=HELP[f.name])
 
 
 def _add_compare_options(p):
     from bench.compare import CompareSettings, DEFAULT_BACKBONES
+    from train.config import SEED, Number
 
     defaults = CompareSettings(data=None)
     p.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES),
                    help="comma-separated; NAME@WIDTH sets a MobileNet's width multiplier (default 1.0)")
-    p.add_argument("--budget", type=float, default=defaults.budget_minutes,
+    p.add_argument("--budget", type=_number(Number(float, 0)), default=defaults.budget_minutes,
                    help="training minutes per backbone, counted as this process's CPU time divided by the cores (the same training whatever else runs); 0 = only --epochs limits it")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per backbone")
-    p.add_argument("--subset", type=float, default=defaults.subset,
+    p.add_argument("--epochs", type=_number(Number(int, 1)), default=defaults.epochs, help="most epochs per backbone")
+    p.add_argument("--subset", type=_number(Number(float, 0, 1, low_open=True)), default=defaults.subset,
                    help="fraction of every split to use (0.1 with --budget 0.5: all eight default backbones "
                         "in about 20 minutes on 2 cores, a check of the set-up rather than a ranking)")
-    p.add_argument("--input-size", type=int, default=defaults.input_size,
+    p.add_argument("--input-size", type=_number(Number(int, 1)), default=defaults.input_size,
                    help="side every backbone sees (48 px crops up-sampled inside; Xception needs >= 71)")
     p.add_argument("--weights", choices=["auto", "imagenet", "none"], default=defaults.weights,
                    help="auto: ImageNet weights where Keras has them cached, else from scratch")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed shared by every backbone")
-    p.add_argument("--browser-runs", type=int, default=defaults.browser_runs, help="cold page loads per model")
+    p.add_argument("--seed", type=_number(SEED), default=defaults.seed,
+                   help="random seed shared by every backbone")
+    p.add_argument("--browser-runs", type=_number(Number(int, 1)), default=defaults.browser_runs,
+                   help="cold page loads per model")
     p.add_argument("--work-dir", type=Path, default=defaults.work_dir, help="where the trained models go")
     p.add_argument("--out", type=Path, default=defaults.out_dir, help="where compare.json/.md/.png go")
     p.add_argument("--redo", action="store_true", help="train again the backbones that already have results")

@@ -6,27 +6,65 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from common.errors import FacemoodError
+
 
 @contextlib.contextmanager
-def atomic_dir(target):
+def atomic_dir(target, marker=None):
     """Yield an empty temporary folder beside `target`; on success swap it into place.
 
+    `marker`: a file every earlier output of the caller's kind holds ("metadata.json" for a model
+    folder, "index.html" for the site). An existing `target` is replaced only when it is an empty
+    folder or holds that file, so a mistyped --out never deletes an unrelated folder.
     On any exception the temporary folder is removed and `target` is left untouched.
     The swap is two renames (old -> backup, new -> target), each atomic on one file system.
     """
     target = Path(target)
+    check_replaceable(target, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any folder
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any folder
         yield tmp
+        _swap(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_replaceable(target, marker):
+    """Refuse, before anything is written, to replace what is not an earlier output of this kind."""
+    if target.is_symlink():
+        raise FacemoodError(f"{target}: is a symbolic link; give the folder it points to")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise FacemoodError(f"{target}: exists and is not a folder; not replacing it")
+    here = Path.cwd().resolve()
+    if target.resolve() in (here, *here.parents):
+        raise FacemoodError(f"{target}: is the current folder or holds it; give an output folder of its own")
+    if marker and (target / marker).is_file():
+        return
+    if any(target.iterdir()):
+        what = f"holds no {marker}" if marker else "is not empty"
+        raise FacemoodError(f"{target}: not replacing this folder: it {what}, so it is not an earlier output "
+                            f"of this step; give a new or empty folder")
+
+
+def _swap(tmp, target):
+    """Rename `tmp` to `target`, moving an old `target` aside first and putting it back on failure."""
     backup = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(tmp, target)
+    moved = False
+    try:
+        if target.exists():
+            os.replace(target, backup)
+            moved = True
+        os.replace(tmp, target)
+    except OSError as e:
+        if moved:
+            with contextlib.suppress(OSError):
+                os.replace(backup, target)
+        raise FacemoodError(f"{target}: cannot replace it with the new output ({e.strerror or e})") from None
     shutil.rmtree(backup, ignore_errors=True)
 
 
@@ -55,8 +93,6 @@ def atomic_write_json(path, obj):
 
 def read_json(path, what="file"):
     """Read a JSON file, turning a missing or malformed file into a one-line FacemoodError."""
-    from common.errors import FacemoodError
-
     path = Path(path)
     try:
         return json.loads(path.read_text())

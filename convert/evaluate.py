@@ -79,7 +79,7 @@ def evaluate(model_dir, data, progress=True):
             "duplicates_of_training_removed": int((~unseen).sum()),
             "share_flipped": round(float(flipped.mean()), 4),
         }
-    with atomic_dir(model_dir / REPORT_DIR) as tmp:
+    with atomic_dir(model_dir / REPORT_DIR, marker="report.json") as tmp:
         atomic_write_json(tmp / "report.json", report)
         (tmp / "report.md").write_text(_markdown(report, labels))
         last = "test" if "test" in report["splits"] else "val"

@@ -90,7 +90,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     if min_recall is not None:
         _set_class_bias(model, metadata, min_recall, dataset, progress)
     shipped_network(model, metadata)
-    with atomic_dir(model_dir) as tmp:
+    with atomic_dir(model_dir, marker="metadata.json") as tmp:
         for item in model_dir.iterdir():  # everything but the old shards carries over (report/ too)
             if item.name == TFJS_DIR:
                 continue
@@ -129,8 +129,10 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
                 for split, r in quantized.items()}
             metadata["tfjs"]["agreement_with_float"] = agreement
             _warn_if_quantization_hurts(quantize, agreement, keep_float16)
-        else:
+        else:  # figures of the old shards would pass for the new ones
             metadata.get("metrics", {}).pop("quantized", None)
+            metrics.pop("quantized", None)
+            metrics.pop("float_vs_quantized", None)
             print("note: no --data given and the training data is not known here; quantized accuracy not "
                   "measured (pass --data to measure it)", file=sys.stderr)
         atomic_write_json(tmp / "metadata.json", metadata)

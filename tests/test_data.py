@@ -150,3 +150,41 @@ def test_gzip_truncated_is_a_clear_error(tmp_path):
     packed.write_bytes(gzip.compress(plain.read_bytes())[:-200])
     with pytest.raises(FacemoodError, match="cannot read FER2013 CSV"):
         load_dataset(packed)
+
+
+@pytest.mark.parametrize("rows_per_usage, message", [
+    ((12, 0, 4), "no PublicTest rows: no images set aside for validation"),
+    ((0, 4, 4), "no Training rows: nothing to train on"),
+])
+def test_csv_without_validation_or_training_rows_is_refused(tmp_path, rows_per_usage, message):
+    path = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=rows_per_usage)
+    with pytest.raises(FacemoodError, match=message):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("99999999999", "pixel values must lie in 0-255"),  # more than int32 holds: OverflowError before
+    ("\u00b2", "pixel value '\u00b2' is not an integer"),  # str.isdigit() takes '²' for a digit
+    ("-", "pixel value '-' is not an integer"),
+])
+def test_odd_pixel_values_name_file_and_line(tmp_path, value, message):
+    path = faces.write_fer_csv(tmp_path / "fer.csv")
+    rows = path.read_text().splitlines()
+    emotion, pixels, usage = rows[2].split(",")
+    rows[2] = ",".join([emotion, value + " " + pixels.split(" ", 1)[1], usage])
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(FacemoodError, match=f"fer.csv:3: {message}") as info:
+        load_dataset(path)
+    assert "\n" not in str(info.value)
+
+
+def test_gzip_with_a_damaged_body_is_a_clear_error(tmp_path):
+    import zlib
+
+    packed = gzip.compress(faces.write_fer_csv(tmp_path / "fer.csv").read_bytes())
+    damaged = tmp_path / "fer.csv.gz"
+    damaged.write_bytes(packed[:10] + b"\xff" + packed[11:])  # the first deflate block: an invalid type
+    with pytest.raises(zlib.error):
+        gzip.decompress(damaged.read_bytes())  # the failure this test is about
+    with pytest.raises(FacemoodError, match="fer.csv.gz: cannot read FER2013 CSV .*invalid block type"):
+        load_dataset(damaged)

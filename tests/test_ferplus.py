@@ -73,6 +73,19 @@ def test_training_pipeline_feeds_the_soft_targets_and_class_weights(tmp_path, fe
         assert weight == np.argmax(t) + 1
 
 
+def test_augment_0_hands_the_images_over_untouched_not_even_mirrored(fer):
+    from train.config import TrainConfig
+    from train.train import _training_pipeline
+
+    ds = load_dataset(fer)
+    targets = np.eye(7, dtype=np.float32)[ds.train.labels]
+    config = TrainConfig(batch_size=len(ds.train), augment=0)
+    x = next(iter(_training_pipeline(ds.train, targets, {i: 1.0 for i in range(7)}, config)))[0].numpy()
+    assert x.dtype == np.float32
+    assert sorted(image.tobytes() for image in x[..., 0]) == sorted(
+        image.astype(np.float32).tobytes() for image in ds.train.images)
+
+
 def test_mixup_blends_images_targets_and_weights_by_one_share(tmp_path, fer):
     from train.config import TrainConfig
     from train.train import _training_pipeline

@@ -119,6 +119,14 @@ def test_classification_report_figures():
     assert report["macro_f1"] == pytest.approx((f1_a + 0.8 + f1_c) / 3, abs=1e-4)
 
 
+def test_macro_f1_counts_a_class_that_was_only_predicted():
+    """As scikit-learn's f1_score(average="macro"): the classes among the labels or the predictions."""
+    report = classification_report(np.eye(3)[[0, 2, 1, 1]], [0, 0, 1, 1], ["a", "b", "c"])
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3, abs=1e-4) == 0.5556
+    # A class neither present nor predicted still counts for nothing.
+    assert classification_report(np.eye(3)[[0, 1]], [0, 1], ["a", "b", "c"])["macro_f1"] == 1.0
+
+
 def test_classification_report_loss_is_the_true_class_cross_entropy():
     report = classification_report([[0.5, 0.5], [0.25, 0.75]], [0, 1], ["a", "b"])
     assert report["loss"] == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2, abs=1e-4)

@@ -205,6 +205,21 @@ def test_convert_refuses_other_data(tiny_build, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_convert_without_data_drops_the_old_shards_figures(tiny_build, tmp_path):
+    """Without --data the new shards are not measured: no figure of the old ones may pass for theirs."""
+    import shutil
+
+    from convert.export import convert
+
+    model_dir = shutil.copytree(tiny_build["model_dir"], tmp_path / "model")
+    assert {"quantized", "float_vs_quantized"} <= set(json.loads((model_dir / "metrics.json").read_text()))
+    convert(model_dir, quantize="float16", progress=False)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert "quantized" not in metrics and "float_vs_quantized" not in metrics and "float" in metrics
+    assert "quantized" not in metadata["metrics"] and metadata["tfjs"]["quantize"] == "float16"
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "/no/such/data"], "data path does not exist"),
     (["site", "--model-dir", "/no/such/model"], "metadata.json: model metadata not found"),

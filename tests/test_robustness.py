@@ -57,11 +57,79 @@ def test_atomic_dir_keeps_the_old_output_when_writing_fails_midway(tmp_path):
     target.mkdir()
     (target / "old.txt").write_text("complete old output")
     with pytest.raises(OSError, match="disk full"):
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, marker="old.txt") as tmp:
             (tmp / "new.txt").write_text("half of the new output")
             raise OSError(28, "No space left on device (disk full, simulated)")
     assert [p.name for p in target.iterdir()] == ["old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+
+
+def _tree(root):
+    """Every path under `root` with a file's bytes (None for a folder): what a test compares."""
+    return {p.relative_to(root): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda t: t.write_text("someone's notes"), "is not a folder"),
+    (lambda t: (t.mkdir(), (t / "thesis.tex").write_text("years of work")), "holds no index.html"),
+    (lambda t: (t.mkdir(), (t / "index.html").symlink_to(t / "elsewhere")), "holds no index.html"),
+    (lambda t: (t.parent / "real").mkdir() or t.symlink_to(t.parent / "real"), "symbolic link"),
+])
+def test_atomic_dir_refuses_to_replace_what_is_not_an_earlier_output(tmp_path, make, message):
+    target = tmp_path / "dist"
+    make(target)
+    before = _tree(tmp_path)
+    with pytest.raises(FacemoodError, match=message) as info:
+        with atomic_dir(target, marker="index.html") as tmp:
+            (tmp / "index.html").write_text("new site")
+    assert "\n" not in str(info.value)
+    assert _tree(tmp_path) == before  # nothing changed, no temporary folder left
+
+
+def test_atomic_dir_refuses_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "index.html").write_text("an earlier site, but also where the user stands")
+    monkeypatch.chdir(tmp_path)
+    for target in (".", tmp_path, tmp_path.parent):
+        with pytest.raises(FacemoodError, match="current folder"):
+            with atomic_dir(target, marker="index.html"):
+                pass
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]
+
+
+def test_atomic_dir_replaces_an_empty_folder_or_an_earlier_output(tmp_path):
+    for name, old in (("empty", []), ("earlier", ["metadata.json", "model.h5"])):
+        target = tmp_path / name
+        target.mkdir()
+        for file in old:
+            (target / file).write_text("old")
+        with atomic_dir(target, marker="metadata.json") as tmp:
+            (tmp / "metadata.json").write_text("new")
+        assert [p.name for p in target.iterdir()] == ["metadata.json"]
+        assert (target / "metadata.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "empty"]
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])  # old -> backup, or new -> target
+def test_atomic_dir_swap_failure_is_one_line_and_keeps_the_old_output(tmp_path, monkeypatch, failing_call):
+    from common import atomic
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "metadata.json").write_text("old")
+    real_replace, calls = atomic.os.replace, []
+
+    def busy_replace(src, dst):
+        calls.append((src, dst))
+        if len(calls) == failing_call:
+            raise OSError(16, "Device or resource busy")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", busy_replace)
+    with pytest.raises(FacemoodError, match="Device or resource busy"):
+        with atomic_dir(target, marker="metadata.json") as tmp:
+            (tmp / "metadata.json").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no .model.new-* or .model.old-* left
+    assert (target / "metadata.json").read_text() == "old"
 
 
 def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, monkeypatch):
@@ -196,11 +264,70 @@ def test_ctrl_c_before_the_first_epoch_leaves_nothing(tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+def _resumable_copy(tiny_build, tmp_path, seed):
+    """A copy of the tiny build's model as if trained with `seed` (on the same seeded folder split)."""
+    model_dir = shutil.copytree(tiny_build["model_dir"], tmp_path / "model")
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["training"]["config"]["seed"] = seed
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    return model_dir
+
+
+def test_resume_keeps_the_recorded_seed_and_refuses_another_split(tiny_build, tmp_path):
+    from train.config import TrainConfig
+    from train.train import train
+
+    model_dir = _resumable_copy(tiny_build, tmp_path, seed=5)
+    quick = dict(epochs=1, max_steps=1, batch_size=8)
+    # The folder has no val/ sub-folder: the seed picks the validation images, so another one would
+    # train on the model's earlier validation images.
+    with pytest.raises(FacemoodError, match="--seed 5, which splits this data differently from --seed 6"):
+        train(tiny_build["data"], model_dir, TrainConfig(**quick, seed=6), progress=False, resume=True)
+    resumed = train(tiny_build["data"], model_dir, TrainConfig(**quick), progress=False, resume=True)
+    assert resumed["training"]["config"]["seed"] == 5
+
+
+def test_resume_on_other_data_is_refused(tiny_build, tmp_path):
+    from train.config import TrainConfig
+    from train.train import train
+
+    model_dir = _resumable_copy(tiny_build, tmp_path, seed=0)
+    before = _tree(model_dir)
+    other = faces.write_class_folders(tmp_path / "other", per_class=9)
+    with pytest.raises(FacemoodError, match="cannot resume: the model was trained on other data .* not be held out"):
+        train(other, model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8), progress=False, resume=True)
+    assert _tree(model_dir) == before
+
+
+def test_a_teacher_trained_on_other_data_or_another_split_is_refused(tiny_build, tmp_path):
+    from train.config import TrainConfig
+    from train.train import _load_teacher
+
+    teacher = str(tiny_build["model_dir"])  # trained with the default seed, 0
+    labels = ["frown", "open", "smile"]
+    own = load_dataset(tiny_build["data"], seed=0)
+    assert _load_teacher(TrainConfig(teacher=teacher), labels, own)[0] is not None
+    other = load_dataset(faces.write_class_folders(tmp_path / "other", per_class=9))
+    with pytest.raises(FacemoodError, match="the teacher was trained on other data"):
+        _load_teacher(TrainConfig(teacher=teacher), labels, other)
+    with pytest.raises(FacemoodError, match="the teacher was trained with --seed 0"):
+        _load_teacher(TrainConfig(teacher=teacher, seed=3), labels, load_dataset(tiny_build["data"], seed=3))
+
+
 def _bad_csv(tmp, mutate):
     path = faces.write_fer_csv(tmp / "fer.csv")
     rows = path.read_text().splitlines()
     path.write_text("\n".join(mutate(rows)) + "\n")
     return path
+
+
+def _first_pixel(value):
+    """A row mutation: the first row's first pixel value becomes `value`."""
+    def mutate(rows):
+        emotion, pixels, usage = rows[1].split(",")
+        return [rows[0], ",".join([emotion, value + " " + pixels.split(" ", 1)[1], usage]), *rows[2:]]
+
+    return mutate
 
 
 def _folder_with(tmp, extra):
@@ -219,6 +346,9 @@ BAD_DATA = {
     "label out of range": lambda t: _bad_csv(t, lambda r: r[:1] + ["7" + r[1][1:]] + r[2:]),
     "class without images": lambda t: _folder_with(t, lambda root: (root / "c").mkdir()),
     "only one class": lambda t: faces.write_class_folders(t / "one", per_class=5, classes=("a",)),
+    "no validation rows": lambda t: _bad_csv(t, lambda r: [row for row in r if not row.endswith("PublicTest")]),
+    "pixel value beyond int32": lambda t: _bad_csv(t, _first_pixel("99999999999")),
+    "superscript digit as pixel": lambda t: _bad_csv(t, _first_pixel("\u00b2")),  # str.isdigit() takes it
 }
 
 
@@ -241,4 +371,38 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     import build
 
     assert build.main(["--debug", "train", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "d", "--batch-size", "0"], "argument --batch-size: must be at least 1, not 0"),
+    (["train", "--data", "d", "--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
+    (["train", "--data", "d", "--dropout", "1.5"], "argument --dropout: must be at least 0 and below 1, not 1.5"),
+    (["train", "--data", "d", "--learning-rate", "0"], "argument --learning-rate: must be above 0"),
+    (["train", "--data", "d", "--teacher-weight", "2"], "argument --teacher-weight: must be above 0 and at most 1"),
+    (["all", "--data", "d", "--low-res", "nan"], "argument --low-res: must be at least 0 and at most 1, not nan"),
+    (["all", "--data", "d", "--patience", "-1"], "argument --patience: must be at least 0"),
+    (["train", "--data", "d", "--input-size", "0"], "argument --input-size: must be at least 1"),
+    (["train", "--data", "d", "--batch-size", "many"], "argument --batch-size: 'many' is not an integer"),
+    (["serve", "--port", "70000"], "argument --port: must be at least 0 and at most 65535, not 70000"),
+    (["compare", "--data", "d", "--subset", "0"], "argument --subset: must be above 0 and at most 1"),
+])
+def test_numbers_out_of_range_are_one_line_usage_errors(capsys, args, message):
+    import build
+
+    with pytest.raises(SystemExit) as info:
+        build.main(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_a_folder_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    """An OSError (here: no folder can be made under /proc) ends like a FacemoodError: `error: ...`."""
+    import build
+    from conftest import SHIPPED_MODEL
+
+    assert build.main(["site", "--model-dir", str(SHIPPED_MODEL), "--out", "/proc/facemood/dist"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: /proc/facemood") and "Traceback" not in "\n".join(err)
+    assert build.main(["--debug", "site", "--model-dir", str(SHIPPED_MODEL), "--out", "/proc/facemood/dist"]) == 1
     assert "Traceback" in capsys.readouterr().err

@@ -60,10 +60,10 @@ def test_a_model_with_an_op_tfjs_lacks_is_refused_and_the_old_site_kept(tmp_path
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     dist = tmp_path / "dist"
     dist.mkdir()
-    (dist / "keep.txt").write_text("previous site")
+    (dist / "index.html").write_text("previous site")
     with pytest.raises(FacemoodError, match="could not bundle the TF.js runtime: TF.js cannot run the graph op"):
         render.render_site(model_dir, dist)
-    assert (dist / "keep.txt").read_text() == "previous site"
+    assert (dist / "index.html").read_text() == "previous site"
 
 
 def test_without_node_the_error_says_what_to_install(tmp_path, monkeypatch):

@@ -1,10 +1,15 @@
 """The site's server: a browser that goes away mid-download is not reported as an error."""
+import gzip
 import os
 import socket
 import struct
 import time
 import urllib.parse
+import urllib.request
 
+import pytest
+
+from common.errors import FacemoodError
 from web.serve import start_server
 
 
@@ -25,3 +30,39 @@ def test_a_dropped_connection_is_not_reported(tmp_path, capfd):
         server.shutdown()
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception occurred" not in err
+
+
+@pytest.fixture
+def served(tmp_path):
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    (tmp_path / "app.js").write_text("console.log('facemood');\n" * 200)  # compressible, over 1 KB
+    (tmp_path / "photo.png").write_bytes(os.urandom(4096))  # compressed already
+    server, url = start_server(tmp_path)
+    yield url
+    server.shutdown()
+
+
+def _get(url, accept_encoding):
+    request = urllib.request.Request(url, headers={"Accept-Encoding": accept_encoding} if accept_encoding else {})
+    with urllib.request.urlopen(request) as response:
+        return response.headers, response.read()
+
+
+@pytest.mark.parametrize("accept_encoding, gzipped", [
+    ("gzip", True), ("br, gzip;q=0.5", True), ("*", True), ("GZIP ; Q=1", True),
+    ("gzip;q=0", False), ("gzip; q=0.0, identity", False), ("*;q=0", False), ("identity", False), ("", False),
+    ("gzip;q=0, *", False),  # gzip named and refused: the wildcard does not bring it back
+])
+def test_gzip_only_where_accepted_and_vary_on_every_compressible_file(served, accept_encoding, gzipped):
+    headers, body = _get(served + "app.js", accept_encoding)
+    assert (headers.get("Content-Encoding") == "gzip") == gzipped
+    assert (gzip.decompress(body) if gzipped else body).startswith(b"console.log")
+    assert headers.get_all("Vary") == ["Accept-Encoding"]  # a cache must not reuse one for the other
+    headers, _ = _get(served + "photo.png", accept_encoding)
+    assert headers.get("Content-Encoding") is None and headers.get("Vary") is None
+
+
+def test_a_port_out_of_range_is_a_one_line_error(tmp_path):
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    with pytest.raises(FacemoodError, match="cannot listen on 127.0.0.1:70000"):
+        start_server(tmp_path, port=70000)

@@ -1,5 +1,8 @@
 """Training settings, kept free of TensorFlow so `build.py --help` stays instant."""
+import math
 from dataclasses import dataclass
+
+DEFAULT_SEED = 0
 
 
 @dataclass
@@ -25,7 +28,7 @@ class TrainConfig:
     teacher_temperature: float = 1.0
     patience: int = 6
     max_steps: int = 0
-    seed: int = 0
+    seed: int | None = None  # None: DEFAULT_SEED, or with --resume the resumed model's seed
     crop_margin: float = 0.10
 
 
@@ -61,8 +64,59 @@ HELP = {
                            "not pick (with --teacher; 1 = mix the teacher's prediction into the target)",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
-    "seed": "random seed for the split, initialisation, shuffling and augmentation",
+    "seed": f"random seed for the split, initialisation, shuffling and augmentation; not given (None): "
+            f"{DEFAULT_SEED}, or with --resume the resumed model's, so that a split chosen by the seed stays the same",
     "crop_margin": "context added around a detected face box on each side, as a fraction of the box, "
                    "recorded for the browser (0.10 measured best for FER2013 by bench/crop_margin.py, on "
                    "faces with their border extended)",
+}
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric setting's type and range: `low` <= value <= `high` (strictly where `*_open`),
+    None for no bound. Non-finite floats (nan, inf) never count as in range."""
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above_low = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below_high = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above_low and below_high
+
+    def __str__(self):
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'above' if self.low_open else 'at least'} {self.low}")
+        if self.high is not None:
+            bounds.append(f"{'below' if self.high_open else 'at most'} {self.high}")
+        return " and ".join(bounds) or "a finite number"
+
+
+SEED = Number(int, 0, 2**32 - 1)  # what NumPy and Keras accept as a seed
+NUMBERS = {
+    "alpha": Number(float, 0, low_open=True),
+    "blocks": Number(int, 0, 13),
+    "image_size": Number(int, 1),
+    "input_size": Number(int, 1),
+    "epochs": Number(int, 1),
+    "batch_size": Number(int, 1),
+    "learning_rate": Number(float, 0, low_open=True),
+    "label_smoothing": Number(float, 0, 1),
+    "ferplus_weight": Number(float, 0, 1),
+    "dropout": Number(float, 0, 1, high_open=True),  # Keras' Dropout takes [0, 1)
+    "augment": Number(float, 0),
+    "mixup": Number(float, 0),
+    "low_res": Number(float, 0, 1),
+    "teacher_weight": Number(float, 0, 1, low_open=True),
+    "teacher_temperature": Number(float, 0, low_open=True),
+    "patience": Number(int, 0),
+    "max_steps": Number(int, 0),
+    "seed": SEED,
+    "crop_margin": Number(float, 0, 1),
 }

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class Dataset:
     sha256: str
     image_size: int
     skipped: list = field(default_factory=list)  # (path, reason) of images that could not be read
+    seeded_split: bool = False  # the seed chose the val/test images (no Usage column, no val/ folder)
 
     def split(self, name):
         return getattr(self, name)
@@ -114,12 +116,14 @@ def _open_text(path, raw):
 def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
     n_pixels = FER2013_SIZE * FER2013_SIZE
     images, labels, splits = [], [], []
+    line_no = 0  # the last line read, for an error in what follows it
     try:
         with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
                                          desc=f"reading {path.name}", disable=not progress) as bar:
             raw = _HashingReader(f, bar)
             text = _open_text(path, raw)
             header = [h.strip() for h in text.readline().strip().split(",")]
+            line_no = 1
             if header[:2] != ["emotion", "pixels"] or header[2:] not in ([], ["Usage"]):
                 raise FacemoodError(
                     f"{path}: not a FER2013 CSV: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
@@ -144,8 +148,10 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
             # Drain what the text layer did not need so the hash covers the whole file.
             while raw.read(1 << 20):
                 pass
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as e:
-        raise FacemoodError(f"{path}: cannot read FER2013 CSV ({e})") from None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:  # a damaged gzip body among them
+        # Text is decoded a block at a time: the fault lies somewhere after the last line read.
+        after = f" after line {line_no}" if line_no else ""
+        raise FacemoodError(f"{path}: cannot read FER2013 CSV{after} ({e})") from None
     if not labels:
         raise FacemoodError(f"{path}: no data rows")
     images, labels = np.stack(images), np.asarray(labels, np.int32)
@@ -154,9 +160,19 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
     else:
         assignment = _stratified_assignment(labels, seed, val_fraction, test_fraction)
     parts = {s: Split(images[assignment == s], labels[assignment == s]) for s in SPLITS}
+    _check_csv_splits(parts, path, has_usage)
     _check_classes(parts["train"].labels, FER2013_LABELS, path)
     return Dataset(FER2013_LABELS, parts["train"], parts["val"], parts["test"], "fer2013-csv",
-                   str(path), raw.hash.hexdigest(), FER2013_SIZE)
+                   str(path), raw.hash.hexdigest(), FER2013_SIZE, seeded_split=not has_usage)
+
+
+def _check_csv_splits(parts, path, has_usage):
+    """Training needs training and validation images (Keras fails deep inside otherwise)."""
+    if not len(parts["train"]):
+        raise FacemoodError(f"{path}: no Training rows: nothing to train on")
+    if not len(parts["val"]):
+        raise FacemoodError(f"{path}: no PublicTest rows: no images set aside for validation" if has_usage
+                            else f"{path}: too few rows to set any aside for validation")
 
 
 def _parse_label(text, path, line_no):
@@ -175,12 +191,21 @@ def _parse_pixels(text, n_pixels, path, line_no):
         raise FacemoodError(f"{path}:{line_no}: pixel count {len(values)} != {n_pixels}")
     try:
         pixels = np.array(values, dtype=np.int32)
-    except ValueError:
-        bad = next(v for v in values if not v.lstrip("-").isdigit())
-        raise FacemoodError(f"{path}:{line_no}: pixel value {bad[:20]!r} is not an integer") from None
-    if pixels.min() < 0 or pixels.max() > 255:
-        raise FacemoodError(f"{path}:{line_no}: pixel values must lie in 0-255")
+    except (ValueError, OverflowError):  # OverflowError: more than int32 holds, e.g. 99999999999
+        pixels = None
+    if pixels is None or pixels.min() < 0 or pixels.max() > 255:
+        raise FacemoodError(f"{path}:{line_no}: {_pixel_problem(values)}")
     return pixels.astype(np.uint8)
+
+
+def _pixel_problem(values):
+    """What is wrong with a row's pixel values: the first that is not written in ASCII digits
+    ('x', or '²', which str.isdigit() takes for one), else their range."""
+    for v in values:
+        digits = v[1:] if v[0] in "+-" else v
+        if not (digits.isascii() and digits.isdigit()):
+            return f"pixel value {v[:20]!r} is not an integer"
+    return "pixel values must lie in 0-255"
 
 
 # --- folder-per-class image tree ----------------------------------------------------------------
@@ -209,7 +234,7 @@ def _load_folder(root, image_size, seed, val_fraction, test_fraction, progress):
     if len(parts["val"]) == 0:
         raise FacemoodError(f"{root}: too few images to set any aside for validation")
     return Dataset(labels, parts["train"], parts["val"], parts["test"], "image-folder", str(root),
-                   digest.hexdigest(), image_size, skipped)
+                   digest.hexdigest(), image_size, skipped, seeded_split="val" not in split_dirs)
 
 
 def _class_names(folder):

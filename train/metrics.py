@@ -5,9 +5,10 @@ import numpy as np
 def classification_report(probabilities, labels, class_names):
     """Summarise predictions against integer `labels`.
 
-    Returns a JSON-ready dict: accuracy, macro_f1, loss (mean cross-entropy of the true class,
-    without label smoothing), per_class {precision, recall, f1, support}, confusion (rows: true
-    class, columns: predicted class) and the count.
+    Returns a JSON-ready dict: accuracy, macro_f1 (the mean F1 of the classes that occur among the
+    labels or the predictions, as scikit-learn's f1_score(average="macro") computes it), loss (mean
+    cross-entropy of the true class, without label smoothing), per_class {precision, recall, f1,
+    support}, confusion (rows: true class, columns: predicted class) and the count.
     """
     probabilities = np.asarray(probabilities)
     labels = np.asarray(labels)
@@ -23,7 +24,7 @@ def classification_report(probabilities, labels, class_names):
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                            "f1": round(float(f1), 4), "support": int(confusion[i].sum())}
-        if confusion[i].sum():
+        if confusion[i].sum() or confusion[:, i].sum():  # a class never predicted nor present says nothing
             f1s.append(f1)
     return {
         "count": int(len(labels)),

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_dir, atomic_write_json
+from common.atomic import atomic_dir, atomic_write_json, check_replaceable
 from common import metadata as metadata_format
 from common.errors import FacemoodError
 from common.metadata import load_metadata
-from train.config import TrainConfig
+from train.config import DEFAULT_SEED, TrainConfig
 from train.data import load_dataset
 from train.distillation import TemperatureDistillation, averaged, label_accuracy, mixed_targets, packed_targets
 from train.ferplus import soft_targets
@@ -26,6 +26,7 @@ from train.model import PREPROCESSING, build_model
 from train.plots import plot_confusion, plot_learning_curves
 
 MODEL_FILE = "model.h5"
+MODEL_MARKER = "metadata.json"  # every model folder holds one: only such a folder is replaced
 
 
 def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False, callbacks=(), dataset=None):
@@ -37,7 +38,8 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     run, marked as interrupted, and `--resume` continues from it.
     """
     started = time.time()
-    resumed_from, earlier_runs = None, []
+    check_replaceable(Path(out_dir), MODEL_MARKER)  # now, not after hours of training
+    resumed_from, earlier_runs, previous = None, [], None
     if resume:
         model, previous = load_trained(out_dir)
         arch = previous["architecture"]
@@ -45,12 +47,14 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
                          blocks=arch.get("blocks", 0), image_size=previous["input"]["size"])
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
         earlier_runs = _earlier_runs(out_dir)
+    config = replace(config, seed=_seed_for(config, previous))
     keras.utils.set_random_seed(config.seed)
     if dataset is None:
         dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
     _report_skipped(dataset)
     labels = dataset.labels
     if resume:
+        _check_held_out(previous, dataset, config.seed, f"{out_dir}: cannot resume: the model")
         if previous["labels"] != labels:
             raise FacemoodError(f"{out_dir}: cannot resume: the model's classes {previous['labels']} differ "
                                 f"from the data's {labels}")
@@ -60,7 +64,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     steps = _steps_per_epoch(len(dataset.train), config)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * config.epochs,
                                                       alpha=0.02)
-    teacher, teacher_record = _load_teacher(config, labels)
+    teacher, teacher_record = _load_teacher(config, labels, dataset)
     model.compile(optimizer=keras.optimizers.Adam(schedule), **_loss_and_metrics(config, len(labels), teacher))
     class_weights = _class_weights(dataset.train.labels, len(labels))
     targets = (soft_targets(dataset, config.ferplus, config.ferplus_weight)["train"] if config.ferplus
@@ -101,7 +105,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
 def _write_model_folder(out_dir, model, metadata, reports, history, earlier_runs=()):
     """model.h5, metadata.json, metrics.json and the plots, swapped in as one folder.
     `earlier_runs`: the epoch histories of the runs a resumed run continued, oldest first."""
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, marker=MODEL_MARKER) as tmp:
         model.save(tmp / MODEL_FILE, include_optimizer=False)
         atomic_write_json(tmp / "metadata.json", metadata)
         metrics = {"float": reports, "history": _rounded(history)}
@@ -121,6 +125,29 @@ def _earlier_runs(model_dir):
         return []
     metrics = json.loads(path.read_text())
     return [*metrics.get("earlier_runs_history", []), metrics["history"]] if "history" in metrics else []
+
+
+def _seed_for(config, previous=None):
+    """The seed given, else the resumed model's `previous` one (its split must not change), else 0."""
+    if config.seed is not None:
+        return config.seed
+    return previous["training"]["config"].get("seed", DEFAULT_SEED) if previous else DEFAULT_SEED
+
+
+def _check_held_out(trained, dataset, seed, who):
+    """Refuse a model (`trained`: its metadata) trained on other data than `dataset`, or on another
+    seeded split of it: its training images may be `dataset`'s validation or test images.
+    `who` starts the message, e.g. "models/x: the teacher"."""
+    recorded = trained["training"]["data"].get("sha256") or "none"
+    if recorded != dataset.sha256:
+        raise FacemoodError(f"{who} was trained on other data (sha256 {recorded[:12]}... != "
+                            f"{dataset.sha256[:12]}...), so this data's validation/test images would not "
+                            f"be held out from it")
+    recorded_seed = trained["training"]["config"].get("seed", DEFAULT_SEED)
+    if dataset.seeded_split and recorded_seed != seed:
+        raise FacemoodError(f"{who} was trained with --seed {recorded_seed}, which splits this data differently "
+                            f"from --seed {seed}, so this data's validation/test images would not be held out "
+                            f"from it")
 
 
 def predict(model, images, batch_size=256):
@@ -145,17 +172,27 @@ def _augmenter(seed, strength):
     """Changes a face photo can plausibly undergo: mirror, small tilt, zoom, shift, light.
 
     At strength 1: up to about 15 degrees, 12 % zoom, 8 % shift, 20 % brightness, 30 % contrast.
+    None at strength 0: no change at all, not even the mirror, as `--augment 0` promises.
     """
-    layers = [keras.layers.RandomFlip("horizontal", seed=seed)]
-    if strength > 0:
-        layers += [
-            keras.layers.RandomRotation(0.04 * strength, fill_mode="reflect", seed=seed + 1),
-            keras.layers.RandomZoom(0.12 * strength, fill_mode="reflect", seed=seed + 2),
-            keras.layers.RandomTranslation(0.08 * strength, 0.08 * strength, fill_mode="reflect", seed=seed + 3),
-            keras.layers.RandomBrightness(0.2 * strength, value_range=(0, 255), seed=seed + 4),
-            keras.layers.RandomContrast(0.3 * strength, seed=seed + 5),
-        ]
-    return keras.Sequential(layers, name="augment")
+    if strength == 0:
+        return None
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.04 * strength, fill_mode="reflect", seed=seed + 1),
+        keras.layers.RandomZoom(0.12 * strength, fill_mode="reflect", seed=seed + 2),
+        keras.layers.RandomTranslation(0.08 * strength, 0.08 * strength, fill_mode="reflect", seed=seed + 3),
+        keras.layers.RandomBrightness(0.2 * strength, value_range=(0, 255), seed=seed + 4),
+        keras.layers.RandomContrast(0.3 * strength, seed=seed + 5),
+    ], name="augment")
+
+
+def _as_float_augmented(augment):
+    """The batch map that turns uint8 images into float32 ones, augmented unless `augment` is None."""
+    def prepare(x, y, w):
+        x = tf.cast(x, tf.float32)
+        return (x if augment is None else tf.clip_by_value(augment(x, training=True), 0, 255)), y, w
+
+    return prepare
 
 
 def _loss_and_metrics(config, num_classes, teacher):
@@ -168,9 +205,11 @@ def _loss_and_metrics(config, num_classes, teacher):
             "metrics": ["accuracy"]}
 
 
-def _load_teacher(config, labels):
+def _load_teacher(config, labels, dataset=None):
     """The teacher model of `config` (None without one) and what the metadata records of it. Several
-    folders, separated by commas, make one teacher that predicts the mean of their predictions."""
+    folders, separated by commas, make one teacher that predicts the mean of their predictions.
+    With `dataset` (the student's data) a teacher trained on other data or another seeded split of
+    it is refused: it may have learnt the student's validation images."""
     if not config.teacher:
         return None, None
     if not 0 < config.teacher_weight <= 1:
@@ -185,6 +224,8 @@ def _load_teacher(config, labels):
         if metadata["input"]["size"] != config.image_size:
             raise FacemoodError(f"{folder}: the teacher takes {metadata['input']['size']} px crops, not "
                                 f"{config.image_size} px")
+        if dataset is not None:
+            _check_held_out(metadata, dataset, _seed_for(config), f"{folder}: the teacher")
         models.append(model)
         records.append({"name": Path(folder).name,
                         "sha256": hashlib.sha256((Path(folder) / MODEL_FILE).read_bytes()).hexdigest(),
@@ -202,13 +243,15 @@ def _training_pipeline(split, targets, class_weights, config, teacher=None):
     """Augmented batches of (image, target distribution, weight of the image's labelled class)."""
     if config.mixup < 0:
         raise FacemoodError(f"--mixup must be 0 (off) or more, not {config.mixup}")
+    if config.augment < 0:
+        raise FacemoodError(f"--augment must be 0 (none) or more, not {config.augment}")
+    config = replace(config, seed=_seed_for(config))
     augment = _augmenter(config.seed, config.augment)
     weights = np.asarray([class_weights[i] for i in range(len(class_weights))], np.float32)[split.labels]
     ds = tf.data.Dataset.from_tensor_slices((split.images[..., None], targets, weights))
     ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(config.batch_size, drop_remainder=False)
-    ds = ds.map(lambda x, y, w: (tf.clip_by_value(augment(tf.cast(x, tf.float32), training=True), 0, 255), y, w),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(_as_float_augmented(augment), num_parallel_calls=tf.data.AUTOTUNE)
     if not 0 <= config.low_res <= 1:
         raise FacemoodError(f"--low-res must lie in 0-1, not {config.low_res}")
     if config.low_res > 0:

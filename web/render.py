@@ -80,7 +80,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
     compared = comparison_context(comparison) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, marker="index.html") as tmp:
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
         if compared:

@@ -48,8 +48,31 @@ class _GzipCache:
         return data
 
 
+def _accepts_gzip(accept_encoding):
+    """Whether an Accept-Encoding header takes gzip: named, or covered by `*`, with a q-value above 0
+    (`gzip;q=0` refuses it)."""
+    weights = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        weights[coding.lower()] = _q_value(params)
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _q_value(params):
+    """The q parameter of one Accept-Encoding item (1 when absent, 0 when unreadable)."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **TYPES}
+    _varies = False  # this response's body depends on Accept-Encoding
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -59,6 +82,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if self.server.isolate:
             for name, value in ISOLATION_HEADERS.items():
                 self.send_header(name, value)
+        if self._varies:  # plain or gzip alike, so a cache never hands gzip to a client that refused it
+            self.send_header("Vary", "Accept-Encoding")
+            self._varies = False
         super().end_headers()
 
     def send_head(self):
@@ -67,12 +93,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             if not urllib.parse.urlsplit(self.path).path.endswith("/"):
                 return super().send_head()  # the redirect to ".../"
             path = os.path.join(path, "index.html")
+        self._varies = _compressible(path)
         if not self._wants_gzip(path):
             return super().send_head()
         stat = os.stat(path)
         if self._not_modified_since(stat.st_mtime):
             self.send_response(304)
-            self.send_header("Vary", "Accept-Encoding")
             self.end_headers()
             return None
         body = self.server.gzip_cache.get(path, stat)
@@ -80,7 +106,6 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Type", self.guess_type(path))
         self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Vary", "Accept-Encoding")
         self.send_header("Last-Modified", formatdate(stat.st_mtime, usegmt=True))
         self.end_headers()
         return io.BytesIO(body)
@@ -96,12 +121,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def _wants_gzip(self, path):
         """Only plain files that compress, to clients that accept gzip, without a Range request."""
-        accepted = {part.split(";")[0].strip() for part in self.headers.get("Accept-Encoding", "").split(",")}
-        if "gzip" not in accepted or self.headers.get("Range"):
+        if not _accepts_gzip(self.headers.get("Accept-Encoding", "")) or self.headers.get("Range"):
             return False
-        if not os.path.isfile(path) or os.path.splitext(path)[1].lower() not in COMPRESSIBLE:
-            return False
-        return os.path.getsize(path) >= MIN_GZIP_BYTES
+        return _compressible(path) and os.path.getsize(path) >= MIN_GZIP_BYTES
+
+
+def _compressible(path):
+    """A plain file of a kind that goes out gzip-encoded to the clients that take it."""
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in COMPRESSIBLE
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -123,8 +150,8 @@ def start_server(directory, port=0, verbose=False, isolate=False):
     handler = functools.partial(_Handler, directory=str(directory))
     try:
         server = _Server(("127.0.0.1", port), handler)
-    except OSError as e:
-        raise FacemoodError(f"cannot listen on 127.0.0.1:{port} ({e.strerror})") from None
+    except (OSError, OverflowError) as e:  # OverflowError: a port above 65535
+        raise FacemoodError(f"cannot listen on 127.0.0.1:{port} ({getattr(e, 'strerror', None) or e})") from None
     server.verbose = verbose
     server.isolate = isolate
     server.gzip_cache = _GzipCache()
