@@ -106,10 +106,23 @@ def launch_chromium(playwright, extra_flags=()):
     """Debian's Chromium with the project's flags; missing Chromium fails under CI=true, skips elsewhere."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found; install Debian's chromium (`make test` does, as root)"
-        if os.environ.get("CI") == "true":
+        if under_ci():
             pytest.fail(message)
         pytest.skip(message)
     return launch(playwright, extra_flags)
+
+
+def under_ci():
+    """CI=true (or 1, yes): what would be a skip elsewhere is a failure."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def cores_for_threads(count):
+    """Whether the browser has the cores (`count`, navigator.hardwareConcurrency) to test the
+    multi-threaded runtime; under CI a single core fails the test rather than skipping its point."""
+    if count < 2 and under_ci():
+        pytest.fail("one core: the multi-threaded runtime cannot be tested on this machine")
+    return count > 1
 
 
 def wait_until(page, expression, timeout=30.0):

@@ -87,6 +87,7 @@ def test_huge_photo_is_scaled_down_and_the_page_stays_responsive(page, tmp_path)
     expected = [3000 + FACE[0] * 4, 2000 + FACE[1] * 4, FACE[2] * 4, FACE[3] * 4]
     assert iou(result["faces"][0]["box"], expected) > 0.4
     # Decoding and down-scaling happen off the main thread; no single task blocks for a second.
+    assert page.evaluate("PerformanceObserver.supportedEntryTypes.includes('longtask')")
     assert max(page.evaluate("window.__longTasks") or [0]) < 1000
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, PageLog, wait_until
+from conftest import ROOT, PageLog, cores_for_threads, wait_until
 from test_browser import PARITY_TOLERANCE, RECORD_CSP_VIOLATIONS, astronaut, png_data_url
 
 pytestmark = pytest.mark.browser
@@ -60,7 +60,7 @@ def test_an_isolated_page_moves_to_threads_with_the_same_results(isolated_site, 
     assert threaded.evaluate("crossOriginIsolated") and not single.evaluate("crossOriginIsolated")
     state = threaded.evaluate(STATE)
     assert state["threads"] == state["expected"]
-    if state["expected"] > 1:
+    if cores_for_threads(state["expected"]):
         # Every weight moved across, the single-threaded backend dropped, no tensor made or lost: as
         # many as the settled single-threaded page holds (both made the detector's copies for photos
         # either way up, faces.js).
@@ -105,7 +105,7 @@ def test_photos_given_while_the_page_moves_to_threads_are_all_answered(isolated_
             window.__done = true;
           })();
         }""", png_data_url(astronaut()))
-        isolated_with_cores = page.evaluate("navigator.hardwareConcurrency > 1")
+        isolated_with_cores = cores_for_threads(page.evaluate("navigator.hardwareConcurrency"))
         if isolated_with_cores:
             wait_until(page, "window.__answers.length >= 3", timeout=60)
             assert len(held) == 1
@@ -147,7 +147,7 @@ def test_a_second_visit_is_isolated_by_the_service_worker_online_and_offline(shi
             state = page.evaluate(STATE)
             assert page.evaluate("crossOriginIsolated")
             assert state["threads"] == state["expected"]
-            if state["expected"] > 1:
+            if cores_for_threads(state["expected"]):
                 assert state["backends"] == ["wasm-threads"]
             same_faces(results(page, [astronaut()]), first_faces)
         # The threads' workers come from blob: URLs, which the policy allows; nothing else changed.

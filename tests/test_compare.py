@@ -31,6 +31,8 @@ def test_every_column_holds_a_real_measurement(tiny_comparison):
         row = rows[spec]
         for key in NUMERIC:
             assert isinstance(row[key], (int, float)) and row[key] >= 0, (spec, key, row[key])
+        for key in ("epochs_run", "images_seen", "train_seconds"):  # it really trained
+            assert row[key] > 0, (spec, key, row[key])
         assert row["parameters"] > 100_000 and row["tfjs_weight_bytes"] > 100_000
         assert row["tfjs_weight_bytes"] < row["keras_bytes"]  # uint8 shards are smaller than the float h5
         assert 0 <= row["val_accuracy"] <= 1 and row["val_loss"] > 0
