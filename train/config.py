@@ -120,3 +120,14 @@ NUMBERS = {
     "seed": SEED,
     "crop_margin": Number(float, 0, 1),
 }
+
+
+def check_numbers(config, *names):
+    """Refuse a `config` whose settings `names` lie outside their NUMBERS range, as the CLI does:
+    for callers that build a TrainConfig themselves (benchmarks, tests)."""
+    from common.errors import FacemoodError
+
+    for name in names:
+        value = getattr(config, name)
+        if not NUMBERS[name].holds(value):
+            raise FacemoodError(f"--{name.replace('_', '-')} must be {NUMBERS[name]}, not {value}")

@@ -16,7 +16,7 @@ from common.atomic import atomic_dir, atomic_write_json, check_replaceable
 from common import metadata as metadata_format
 from common.errors import FacemoodError
 from common.metadata import load_metadata
-from train.config import DEFAULT_SEED, TrainConfig
+from train.config import DEFAULT_SEED, TrainConfig, check_numbers
 from train.data import load_dataset
 from train.distillation import TemperatureDistillation, averaged, label_accuracy, mixed_targets, packed_targets
 from train.ferplus import soft_targets
@@ -212,10 +212,7 @@ def _load_teacher(config, labels, dataset=None):
     it is refused: it may have learnt the student's validation images."""
     if not config.teacher:
         return None, None
-    if not 0 < config.teacher_weight <= 1:
-        raise FacemoodError(f"--teacher-weight must lie in 0-1 (above 0), not {config.teacher_weight}")
-    if not config.teacher_temperature > 0:
-        raise FacemoodError(f"--teacher-temperature must be above 0, not {config.teacher_temperature}")
+    check_numbers(config, "teacher_weight", "teacher_temperature")
     models, records = [], []
     for folder in _teacher_folders(config.teacher):
         model, metadata = load_trained(folder)
@@ -241,10 +238,7 @@ def _teacher_folders(teacher):
 
 def _training_pipeline(split, targets, class_weights, config, teacher=None):
     """Augmented batches of (image, target distribution, weight of the image's labelled class)."""
-    if config.mixup < 0:
-        raise FacemoodError(f"--mixup must be 0 (off) or more, not {config.mixup}")
-    if config.augment < 0:
-        raise FacemoodError(f"--augment must be 0 (none) or more, not {config.augment}")
+    check_numbers(config, "mixup", "augment", "low_res")
     config = replace(config, seed=_seed_for(config))
     augment = _augmenter(config.seed, config.augment)
     weights = np.asarray([class_weights[i] for i in range(len(class_weights))], np.float32)[split.labels]
@@ -252,8 +246,6 @@ def _training_pipeline(split, targets, class_weights, config, teacher=None):
     ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(config.batch_size, drop_remainder=False)
     ds = ds.map(_as_float_augmented(augment), num_parallel_calls=tf.data.AUTOTUNE)
-    if not 0 <= config.low_res <= 1:
-        raise FacemoodError(f"--low-res must lie in 0-1, not {config.low_res}")
     if config.low_res > 0:
         ds = ds.map(_low_resolution(config.low_res, config.image_size, config.seed), num_parallel_calls=tf.data.AUTOTUNE)
     if teacher is not None:  # before mixup, which blends the distilled targets like the others
