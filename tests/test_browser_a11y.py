@@ -1,13 +1,13 @@
 """The pages pass axe-core's accessibility rules (WCAG 2 A and AA: contrast, names, roles, nesting)
-as a person meets them: the main page before and after a photo, in English and in Korean, with
-the webcam running, the model card and the backbone comparison. axe-core comes from npm (node_modules) and is injected into the
+as a person meets them: the main page before and after a photo and while several are read, in
+English and in Korean, with the webcam running, the model card and the backbone comparison. axe-core comes from npm (node_modules) and is injected into the
 page by the test only; the site never ships it."""
 from pathlib import Path
 
 import pytest
 
-from conftest import ready_page
-from test_browser_ui import fake_camera_browser, start_camera, write_group_photo
+from conftest import ready_page, wait_until
+from test_browser_ui import GATE_DECODING, fake_camera_browser, start_camera, write_group_photo
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +31,10 @@ def test_the_main_page_has_no_accessibility_violations(shipped_site, browser, tm
         page.set_input_files("#file-input", str(write_group_photo(tmp_path / "group.png")))
         page.wait_for_selector("article.result")
         page.click(".face-box[data-face='1']")
+        assert violations(page) == []
+        page.evaluate(GATE_DECODING)  # several photos being read: the progress and its stop button
+        page.set_input_files("#file-input", [str(tmp_path / "group.png")] * 2)
+        wait_until(page, "decodeGate.waiting.length === 1 && !document.getElementById('batch').hidden")
         assert violations(page) == []
 
 

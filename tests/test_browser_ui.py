@@ -231,6 +231,60 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         assert page.log.errors == []
 
 
+# Decoding a given photo waits until the test lets it go: decodeGate.waiting holds one function per
+# decode started, which lets it go.
+GATE_DECODING = """() => {
+  window.decodeGate = { waiting: [] };
+  const original = window.createImageBitmap.bind(window);
+  window.createImageBitmap = (source, ...rest) => (source instanceof Blob
+    ? new Promise((resolve) => decodeGate.waiting.push(() => resolve(original(source, ...rest))))
+    : original(source, ...rest));
+}"""
+
+
+def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(site, browser, tmp_path):
+    """Photos are read in turn, each decoded only once the one before is answered; a run of several
+    shows how far it is (photos given meanwhile join it) and its stop button leaves the rest unread;
+    the status then says how many were read. A single photo shows no progress."""
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"photo-{i}.png")
+        Image.fromarray(astronaut()).save(paths[-1])
+    progress = "() => [document.getElementById('batch').hidden, document.getElementById('batch-progress').value, " \
+               "document.getElementById('batch-progress').max, document.getElementById('batch-text').textContent]"
+    cards = "document.querySelectorAll('article.result').length"
+    with ready_page(browser, site) as page:
+        page.evaluate(GATE_DECODING)
+        page.set_input_files("#file-input", [str(p) for p in paths[:3]])
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.set_input_files("#file-input", [str(p) for p in paths[3:]])  # joins the run
+        assert page.evaluate(progress) == [False, 0, 5, "Reading photos: 0 of 5"]
+        page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 1 && decodeGate.waiting.length === 1")  # the next one only
+        assert page.evaluate(progress) == [False, 1, 5, "Reading photos: 1 of 5"]
+        page.click("#batch-stop")
+        page.evaluate("decodeGate.waiting.shift()()")  # the photo being read is still answered
+        wait_until(page, f"{cards} === 2 && document.getElementById('batch').hidden")
+        assert page.text_content("#status") == "Stopped: 2 of 5 photos read."
+        page.wait_for_timeout(300)
+        assert page.evaluate(f"[{cards}, decodeGate.waiting.length]") == [2, 0]  # none started after the stop
+
+        page.set_input_files("#file-input", str(paths[0]))
+        wait_until(page, "decodeGate.waiting.length === 1")
+        assert page.evaluate(progress)[0] is True  # one photo: no progress
+        page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 3")
+        assert page.text_content("#status") == "Stopped: 2 of 5 photos read."  # a single photo leaves it
+
+        page.set_input_files("#file-input", [str(p) for p in paths[:2]])
+        for done in range(2):
+            wait_until(page, "decodeGate.waiting.length === 1")
+            page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 5 && document.getElementById('batch').hidden")
+        assert page.text_content("#status") == "Done: 2 photos read."
+        assert page.log.errors == []
+
+
 def test_results_can_be_saved_even_when_the_model_failed_to_load(site, browser, tmp_path):
     """The model's files cannot be fetched: a photo given gets an error card, and saving the table
     still gives a file (its header), not an error in the page."""

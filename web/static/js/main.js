@@ -18,37 +18,70 @@ const fpsLine = document.getElementById('camera-fps');
 const liveList = document.getElementById('camera-faces');
 const liveAnnouncement = document.getElementById('camera-announce');
 const languageButton = document.getElementById('language');
+const batchBox = document.getElementById('batch');
+const batchBar = document.getElementById('batch-progress');
+const batchText = document.getElementById('batch-text');
 
 const languageReady = loadLanguage().catch((err) => console.warn(`language files unavailable: ${err.message}`));
 
-// Photos being worked on; the service worker waits for them (see the end of this file).
-const inFlight = new Set();
+// Photos given and not yet read, read one at a time in the order given. Photos given while others
+// are read join the same run, which counts them (`batch`) for the progress shown when a run has
+// more than one photo; the stop button drops those not yet started.
+const queue = [];
+const batch = { done: 0, total: 0, stopped: false };
+let reading = null;  // the running reader's promise; the service worker waits for it (end of this file)
+let loadFailed = false;  // then the status keeps saying so, whatever the photos' run does
 
 function handleFiles(files) {
-  const job = classifyFiles(files);
-  inFlight.add(job);
-  const done = () => inFlight.delete(job);
-  job.then(done, done);
-  return job;
+  queue.push(...files);
+  batch.total += files.length;
+  showProgress();
+  reading ??= readQueue().finally(() => { reading = null; });
+  return reading;
 }
 
+async function readQueue() {
+  while (queue.length) {
+    await classifyFile(queue.shift());
+    batch.done += 1;
+    showProgress();
+  }
+  if (batch.total > 1 && !loadFailed) {
+    setStatus(batch.stopped ? 'batch_stopped' : 'batch_done', { done: batch.done, total: batch.total }, 'info');
+  }
+  Object.assign(batch, { done: 0, total: 0, stopped: false });
+  showProgress();
+}
+
+function showProgress() {
+  batchBox.hidden = queue.length === 0 || batch.total < 2;
+  batchBar.max = batch.total;
+  batchBar.value = batch.done;
+  batchText.dataset.i18nParams = JSON.stringify({ done: batch.done, total: batch.total });
+  batchText.textContent = t('batch_progress', { done: batch.done, total: batch.total });
+}
+
+document.getElementById('batch-stop').addEventListener('click', () => {
+  queue.length = 0;  // the photo being read finishes; no other starts
+  batch.stopped = true;
+  showProgress();
+});
+
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
-async function classifyFiles(files) {
-  for (const file of files) {
-    let result = null;
-    let error = null;
-    try {
-      result = await facemood.classify(file);
-    } catch (err) {
-      error = err;
-    }
-    await languageReady;  // a card drawn before its language file would show message keys
-    const name = file.name || t('pasted');
-    if (error) showError(name, error);
-    else {
-      showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels,
-        { readWhole: () => wholePhotoAsFace(file, result), type: file.type });
-    }
+async function classifyFile(file) {
+  let result = null;
+  let error = null;
+  try {
+    result = await facemood.classify(file);
+  } catch (err) {
+    error = err;
+  }
+  await languageReady;  // a card drawn before its language file would show message keys
+  const name = file.name || t('pasted');
+  if (error) showError(name, error);
+  else {
+    showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels,
+      { readWhole: () => wholePhotoAsFace(file, result), type: file.type });
   }
 }
 
@@ -180,7 +213,7 @@ languageButton.addEventListener('click', async () => {
 // their cards are drawn: for work that must not compete with the first result.
 async function afterFirstResults() {
   await facemood.ready;
-  while (inFlight.size) await Promise.allSettled([...inFlight]);
+  while (reading) await reading.catch(() => {});
   await idle();
 }
 
@@ -196,7 +229,10 @@ Promise.all([facemood.ready, languageReady]).then(
     languageButton.hidden = false;
     document.body.dataset.ready = 'true';
   },
-  (err) => setStatus('load_failed', { message: err.message }, 'error'),
+  (err) => {
+    loadFailed = true;
+    setStatus('load_failed', { message: err.message }, 'error');
+  },
 );
 
 // Offline after the first visit: the service worker caches the page, runtime and models. It is
