@@ -29,21 +29,24 @@ def run_build(*args, check=True):
 
 @pytest.fixture(scope="session")
 def synthetic_folder(tmp_path_factory):
-    """Three classes (frown / open / smile) of 30 generated faces each."""
-    return faces.write_class_folders(tmp_path_factory.mktemp("synthetic"), per_class=30)
+    """Three classes (frown / open / smile) of 100 generated faces each: with fewer (30 each, 9 faces
+    per held-out split), the tiny build below memorised its 63 training faces on some seeds and
+    machines and read the held-out ones barely above chance."""
+    return faces.write_class_folders(tmp_path_factory.mktemp("synthetic"), per_class=100)
 
 
 @pytest.fixture(scope="session")
 def tiny_build(tmp_path_factory, synthetic_folder):
-    """`build.py all` on the generated faces: 75 training steps, uint8 conversion, the site.
+    """`build.py all` on the generated faces: 150 training steps, uint8 conversion, the site.
 
     The network must have learnt the faces (checked here): one that gives every face the same
     scores would let tests of flipping, class biases and measured accuracy pass whatever the code
-    did. Without augmentation and at a high learning rate it does so in about 15 s."""
+    did. Without augmentation and at a high learning rate it does so in about 25 s (seeds 0, 1, 5
+    and 7: 87-93 % on the 30 test faces)."""
     root = tmp_path_factory.mktemp("tiny")
     model_dir, dist = root / "model", root / "dist"
     result = run_build("all", "--data", synthetic_folder, "--model-dir", model_dir, "--out", dist,
-                       "--epochs", 15, "--max-steps", 5, "--batch-size", 16, "--input-size", 48, "--patience", 15,
+                       "--epochs", 15, "--max-steps", 10, "--batch-size", 16, "--input-size", 48, "--patience", 15,
                        "--augment", 0, "--learning-rate", 0.01)
     metrics = json.loads((model_dir / "metrics.json").read_text())["float"]
     assert metrics["val"]["macro_f1"] > 0.5 and metrics["test"]["macro_f1"] > 0.5, metrics

@@ -762,6 +762,15 @@ def test_corrupted_shard_is_refused_with_a_clear_message(tiny_site, browser, tmp
         page.wait_for_load_state("networkidle")
         text = page.inner_text("#status")
         assert f"model/{shard.name} is damaged or incomplete" in text
+        # In Korean the file's problem is told in Korean too, not in the English of the code.
+        korean = browser.new_context(locale="ko-KR")
+        page = korean.new_page()
+        page.goto(url)
+        page.wait_for_selector("#status[data-kind=error]")
+        page.wait_for_load_state("networkidle")
+        assert page.inner_text("#status") == (f"모델을 불러오지 못했습니다: model/{shard.name} 파일이 손상되었거나 "
+                                              "불완전합니다. 페이지를 새로 고치세요")
+        korean.close()
     finally:
         context.close()
         server.shutdown()

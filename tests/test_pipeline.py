@@ -19,7 +19,7 @@ def test_all_writes_model_metadata_plots_shards_and_site(tiny_build):
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["labels"] == ["frown", "open", "smile"]
     assert metadata["input"] == {**metadata["input"], "size": 48, "channels": 1, "range": [0, 255]}
-    assert metadata["training"]["data"]["counts"]["train"] == {"frown": 24, "open": 24, "smile": 24}
+    assert metadata["training"]["data"]["counts"]["train"] == {"frown": 80, "open": 80, "smile": 80}
     assert metadata["training"]["data"]["kind"] == "image-folder"
     for kind in ("float", "quantized"):
         for split in ("val", "test"):
@@ -274,12 +274,13 @@ def test_evaluate_writes_a_report_with_deduplicated_accuracy(tiny_build, tmp_pat
     assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"]
     assert (model_dir / "report" / "confusion_matrix.png").stat().st_size > 1000
     assert "without training duplicates" in result.stdout and "test-time flipping" in result.stdout
-    # Flip averaging: the mean of the shipped graph on each test face and on its mirror image.
-    from convert.graph_model import GraphModel
+    # Flip averaging: the mean of the shipped graph on each test face, prepared as the page prepares
+    # it, and on its mirror image.
+    from convert.graph_model import GraphModel, page_input
     from train.data import load_dataset
 
     part = load_dataset(data, image_size=48, seed=metadata["training"]["config"]["seed"]).test
-    x = part.images[..., None].astype(np.float32)
+    x = page_input(part.images[..., None].astype(np.float32), metadata)
     graph = GraphModel(model_dir / "tfjs")
     predicted = ((graph(x) + graph(x[:, :, ::-1])) / 2).argmax(1)
     assert test["quantized_flip_averaged"]["accuracy"] == pytest.approx((predicted == part.labels).mean(), abs=1e-4)

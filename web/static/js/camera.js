@@ -1,10 +1,5 @@
 // Camera only: start and stop the webcam, and run a callback on each frame while it is on.
-export class CameraError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
+import { CodedError } from './errors.js';
 
 // The camera that is on ({stream}), or null. Each start makes a new one and a stop clears it: a
 // frame loop runs only while its own camera is the current one, so a stop followed at once by a
@@ -14,16 +9,16 @@ let current = null;
 // Runs `onFrame(video)` on each new frame until stopCamera. A frame that fails stops the camera
 // and calls `onStopped(error)`: the video would otherwise play on with nothing being read.
 export async function startCamera(video, onFrame, onStopped = () => {}) {
-  if (!navigator.mediaDevices?.getUserMedia) throw new CameraError('camera_missing', 'no camera API');
+  if (!navigator.mediaDevices?.getUserMedia) throw new CodedError('camera_missing', {}, 'no camera API');
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: 'user' }, audio: false,
     });
   } catch (err) {
-    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') throw new CameraError('camera_denied', err.message);
-    if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError') throw new CameraError('camera_missing', err.message);
-    throw new CameraError('camera_failed', err.message);
+    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') throw new CodedError('camera_denied', {}, err.message);
+    if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError') throw new CodedError('camera_missing', {}, err.message);
+    throw new CodedError('camera_failed', {}, err.message);
   }
   stopCamera(video);  // one started meanwhile, were start called twice
   const session = { stream };
@@ -35,7 +30,7 @@ export async function startCamera(video, onFrame, onStopped = () => {}) {
   } catch (err) {
     if (on()) stopCamera(video);
     else stream.getTracks().forEach((track) => track.stop());
-    throw new CameraError('camera_failed', err.message);
+    throw new CodedError('camera_failed', {}, err.message);
   }
   // One frame at a time: the next starts when the last result is drawn, so work never piles up.
   // The next one is the camera's next new frame (requestVideoFrameCallback) rather than the next

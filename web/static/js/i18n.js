@@ -44,10 +44,15 @@ export async function switchLanguage() {
 }
 
 // The string for `key` with {placeholders} filled in; the key itself when a string is missing. A
-// list is a list of class labels, named in the current language.
+// list is a list of class labels, named in the current language; a {code, params} object is a
+// message of its own (an error's, inside "could not be loaded: …"), translated too.
 export function t(key, params = {}) {
   const text = strings[key] ?? key;
-  const shown = (value) => (Array.isArray(value) ? value.map(labelText).join(', ') : String(value));
+  const shown = (value) => {
+    if (Array.isArray(value)) return value.map(labelText).join(', ');
+    if (value && typeof value === 'object' && value.code) return t(value.code, value.params);
+    return String(value);
+  };
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? shown(params[name]) : `{${name}}`));
 }
 

@@ -1,14 +1,7 @@
 // Turns whatever the caller has (URL, <img>, canvas, ImageBitmap, File/Blob, ImageData, <video>)
 // into something drawable, and cuts grey face crops out of it the way the model was trained.
 
-// `code` and `params` name the message in the UI's language files; `message` is the English one.
-export class ImageInputError extends Error {
-  constructor(code, params, message) {
-    super(message);
-    this.code = code;
-    this.params = params;
-  }
-}
+import { CodedError } from './errors.js';
 
 // Photos larger than this (on their longer side) are scaled down once, right after decoding:
 // faces stay far above the detector's resolution and a 48 MP photo stops costing 190 MB per copy.
@@ -48,8 +41,8 @@ async function fromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
-    if (!blob.type) throw new ImageInputError('cannot_decode_file', {}, 'this browser cannot decode this file as an image');
-    throw new ImageInputError('cannot_decode', { kind: blob.type }, `this browser cannot decode ${blob.type} as an image`);
+    if (!blob.type) throw new CodedError('cannot_decode_file', {}, 'this browser cannot decode this file as an image');
+    throw new CodedError('cannot_decode', { kind: blob.type }, `this browser cannot decode ${blob.type} as an image`);
   }
   const { width, height } = bitmap;  // a closed bitmap's size reads 0
   const side = Math.max(width, height);

@@ -3,14 +3,15 @@
 // is refused with a clear message instead of producing wrong predictions.
 import { startBackend } from './runtime.js';
 import { buildGraphModel } from './copies.js';
+import { CodedError } from './errors.js';
 
 const SITE_ROOT = new URL('../../', import.meta.url);
 let manifest = null;
 
 // One request for every caller, even those that ask before the first answer arrives.
 function integrityManifest() {
-  manifest ??= fetch(new URL('integrity.json', SITE_ROOT)).then((response) => {
-    if (!response.ok) throw new Error(`integrity.json missing (${response.status})`);
+  manifest ??= fetchFile(new URL('integrity.json', SITE_ROOT), 'integrity.json').then((response) => {
+    if (!response.ok) throw missing('integrity.json', response.status);
     return response.json();
   });
   return manifest;
@@ -21,17 +22,30 @@ async function sha256Hex(buffer) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// A fetch whose network failure (offline, before the page was ever cached) names the file.
+async function fetchFile(url, path) {
+  try {
+    return await fetch(url);
+  } catch {
+    throw new CodedError('file_unreachable', { path }, `${path} could not be loaded: the site could not be reached`);
+  }
+}
+
+function missing(path, status) {
+  return new CodedError('file_missing', { path, status }, `${path} could not be loaded (${status})`);
+}
+
 // The bytes of `url`, or an error naming the file when they are not the ones the site was built with.
 export async function verifiedFetch(url) {
   const path = url.href.slice(SITE_ROOT.href.length);
   // The file downloads while the manifest does; nothing is used before its hash is checked.
-  const [hashes, response] = await Promise.all([integrityManifest(), fetch(url)]);
+  const [hashes, response] = await Promise.all([integrityManifest(), fetchFile(url, path)]);
   const expected = hashes[path];
-  if (!expected) throw new Error(`${path} is not listed in integrity.json`);
-  if (!response.ok) throw new Error(`${path} could not be loaded (${response.status})`);
+  if (!expected) throw new CodedError('file_unlisted', { path }, `${path} is not listed in integrity.json`);
+  if (!response.ok) throw missing(path, response.status);
   const bytes = await response.arrayBuffer();
   if (await sha256Hex(bytes) !== expected) {
-    throw new Error(`${path} is damaged or incomplete (checksum mismatch); reload the page`);
+    throw new CodedError('file_damaged', { path }, `${path} is damaged or incomplete (checksum mismatch); reload the page`);
   }
   return bytes;
 }

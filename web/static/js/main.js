@@ -7,6 +7,7 @@ import { centreSquare } from './image.js';
 import { clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
 import { resultsCsv, saveFile } from './export.js';
 import { ExpressionTimeline } from './timeline.js';
+import { shownMessage } from './errors.js';
 
 const dropZone = document.getElementById('drop-zone');
 const fileInput = document.getElementById('file-input');
@@ -166,7 +167,7 @@ document.getElementById('camera-save').addEventListener('click', async (event) =
       frame.close();
     }
   } catch (err) {
-    setStatus('save_failed', { message: err.message }, 'error');
+    setStatus('save_failed', { message: shownMessage(err) }, 'error');
   } finally {
     button.disabled = false;
   }
@@ -192,13 +193,16 @@ cameraButton.addEventListener('click', async () => {
     cameraSection.hidden = false;
     await startCamera(video, classifyFrame, (err) => {
       showCameraStopped();
-      setStatus('camera_stopped', { message: err.message }, 'error');
+      setStatus('camera_stopped', { message: shownMessage(err) }, 'error');
     });
     cameraButton.dataset.i18n = 'camera_stop';
     cameraButton.textContent = t('camera_stop');
   } catch (err) {
     cameraSection.hidden = true;
-    setStatus(err.code || 'camera_failed', { message: err.message }, 'error');
+    // The camera's own errors are messages of their own; anything else (the model failing to load)
+    // is why the camera could not start.
+    if (err.code?.startsWith('camera_')) setStatus(err.code, { message: err.message }, 'error');
+    else setStatus('camera_failed', { message: shownMessage(err) }, 'error');
   } finally {
     cameraButton.disabled = false;
   }
@@ -231,7 +235,7 @@ Promise.all([facemood.ready, languageReady]).then(
   },
   (err) => {
     loadFailed = true;
-    setStatus('load_failed', { message: err.message }, 'error');
+    setStatus('load_failed', { message: shownMessage(err) }, 'error');
   },
 );
 

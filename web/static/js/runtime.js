@@ -1,6 +1,8 @@
 // Starts the TF.js runtime vendored into the site: WASM (SIMD when the browser has it) first,
 // the plain JavaScript backend as a fallback. The runtime bundle is a classic script that
 // defines the global `tf`; this module is the only place that reads it.
+import { CodedError } from './errors.js';
+
 export const tf = globalThis.tf;
 
 const VENDOR = new URL('../../vendor/', import.meta.url);
@@ -21,7 +23,7 @@ export function startBackend() {
 }
 
 async function start() {
-  if (!tf) throw new Error('the TF.js runtime did not load');
+  if (!tf) throw new CodedError('runtime_missing', {}, 'the TF.js runtime did not load');
   try {
     // Usually start-backend.js began this already, while the page was still loading.
     if (await (globalThis.facemoodWasmStarting ?? startWasm())) {
@@ -40,7 +42,7 @@ async function start() {
   } catch (err) {
     console.warn(`TF.js backend cpu unavailable: ${err.message}`);
   }
-  throw new Error('no TF.js backend could start in this browser');
+  throw new CodedError('no_backend', {}, 'no TF.js backend could start in this browser');
 }
 
 function startWasm() {

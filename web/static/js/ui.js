@@ -2,6 +2,7 @@
 // textContent, never as HTML, so labels and file names can hold anything.
 import { labelledName, saveFile } from './export.js';
 import { labelText, t } from './i18n.js';
+import { shownMessage } from './errors.js';
 
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
@@ -157,7 +158,7 @@ function saveButton({ name, type, result, labels }, card) {
       const blob = await labelledImage(img, result, labels, type);
       saveFile(blob, labelledName(name, blob.type));
     } catch (err) {
-      setStatus('save_failed', { message: err.message }, 'error');
+      setStatus('save_failed', { message: shownMessage(err) }, 'error');
     } finally {
       button.disabled = false;
     }
