@@ -1,5 +1,5 @@
 """Every way a photo reaches the page, and the photos people really have: rotated by EXIF, grey,
-transparent, CMYK, huge, pasted, many at once, undecodable."""
+transparent, CMYK, huge, pasted, many at once, in a dropped folder, undecodable."""
 import base64
 import io
 
@@ -128,6 +128,62 @@ def test_dropping_a_link_keeps_the_page_and_says_what_to_do(page, tmp_path):
     assert prevented == [True, True]
     assert page.text_content("#status").startswith("Only files can be dropped here")
     assert len(page.query_selector_all("article.result")) == 1
+    assert page.log.errors == []
+
+
+# A drop as Chromium hands it over, from in-page files: `tree` is {name: bytes or a sub-tree}; each
+# top-level name is one dropped item (a folder is a dict), walked through the FileSystemEntry
+# interface. Folders give their entries in batches of two, as readEntries gives them in batches.
+DROP_TREE = """([tree, types]) => {
+  const fromBase64 = (data) => Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const typeOf = (name) => types[name.split('.').pop()] || '';
+  const entry = (path, value) => {
+    const name = path.split('/').pop();
+    if (typeof value === 'string') {
+      const file = new File([fromBase64(value)], name, { type: typeOf(name) });
+      return { isFile: true, isDirectory: false, name, fullPath: '/' + path, file: (ok) => ok(file), asFile: file };
+    }
+    const kids = Object.entries(value).map(([child, v]) => entry(`${path}/${child}`, v));
+    return { isFile: false, isDirectory: true, name, fullPath: '/' + path, createReader: () => {
+      let next = 0;
+      return { readEntries: (ok) => { ok(kids.slice(next, next + 2)); next += 2; } };
+    } };
+  };
+  const entries = Object.entries(tree).map(([name, value]) => entry(name, value));
+  // A dropped folder is listed in dataTransfer.files too, as a file of no type the browser cannot read.
+  const files = entries.map((e) => e.asFile ?? new File([], e.name));
+  const transfer = { types: ['Files'], files,
+                     items: entries.map((e) => ({ kind: 'file', webkitGetAsEntry: () => e, getAsFile: () => e.asFile })) };
+  const event = new Event('drop', { bubbles: true, cancelable: true });
+  Object.defineProperty(event, 'dataTransfer', { value: transfer });
+  document.body.dispatchEvent(event);
+  return event.defaultPrevented;
+}"""
+
+
+def test_a_dropped_folder_gives_its_images_in_name_order(page, tmp_path):
+    """A folder dropped with a photo beside it: the photo, then the folder's images, sub-folders'
+    too, in the order a file manager lists them (by name whatever the case, IMG_9 before IMG_10,
+    a sub-folder where its name falls), each named by its path in the folder; other files in the
+    folder are left out. A folder without images says so."""
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).save(buffer, format="PNG")
+    photo = base64.b64encode(buffer.getvalue()).decode()
+    text = base64.b64encode(b"not a photo").decode()
+    tree = {"loose.png": photo,
+            "trip": {"IMG_10.png": photo, "notes.txt": text, "IMG_9.png": photo, ".DS_Store": text,
+                     "day 2": {"a.png": photo}}}
+    types = {"png": "image/png", "txt": "text/plain"}
+    assert page.evaluate(DROP_TREE, [tree, types]) is True
+    wait_until(page, "document.querySelectorAll('article.result').length === 4")
+    page.wait_for_timeout(300)  # nothing more comes
+    names = page.evaluate("[...document.querySelectorAll('article.result figcaption')].map((c) => c.textContent)")
+    assert names[::-1] == ["loose.png", "trip/day 2/a.png", "trip/IMG_9.png", "trip/IMG_10.png"]
+    assert len(page.query_selector_all("article.result[data-faces='1']")) == 4
+    page.evaluate(DROP_TREE, [{"empty": {"notes.txt": text}}, types])
+    wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+    assert page.text_content("#status") == "No images were found in what was dropped."
+    assert len(page.query_selector_all("article.result")) == 4
     assert page.log.errors == []
 
 

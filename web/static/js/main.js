@@ -3,6 +3,7 @@ import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { idle } from './idle.js';
+import { droppedFiles } from './dropped.js';
 import { centreSquare } from './image.js';
 import { clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
 import { resultsCsv, saveFile } from './export.js';
@@ -114,8 +115,14 @@ document.addEventListener('drop', (event) => {
   event.preventDefault();
   dragDepth = 0;
   dropZone.classList.remove('over');
-  if (carriesFiles(event)) handleFiles([...event.dataTransfer.files]);
-  else setStatus('drop_files_only', {}, 'error');
+  if (!carriesFiles(event)) {
+    setStatus('drop_files_only', {}, 'error');
+    return;
+  }
+  droppedFiles(event.dataTransfer).then(
+    (files) => (files.length ? handleFiles(files) : setStatus('no_images_dropped', {}, 'error')),
+    (err) => setStatus('drop_failed', { message: shownMessage(err) }, 'error'),
+  );
 });
 fileInput.addEventListener('change', () => {
   handleFiles([...fileInput.files]);
