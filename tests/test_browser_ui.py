@@ -245,7 +245,8 @@ GATE_DECODING = """() => {
 def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(site, browser, tmp_path):
     """Photos are read in turn, each decoded only once the one before is answered; a run of several
     shows how far it is (photos given meanwhile join it) and its stop button leaves the rest unread;
-    the status then says how many were read. A single photo shows no progress."""
+    the status then says how many were read. A single photo shows no progress. "Clear results"
+    ends a run, the photo being read included."""
     paths = []
     for i in range(5):
         paths.append(tmp_path / f"photo-{i}.png")
@@ -282,6 +283,20 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
             page.evaluate("decodeGate.waiting.shift()()")
         wait_until(page, f"{cards} === 5 && document.getElementById('batch').hidden")
         assert page.text_content("#status") == "Done: 2 photos read."
+
+        # "Clear results" during a run ends it: the photo being read shows no card, no other starts.
+        page.set_input_files("#file-input", [str(p) for p in paths[:3]])
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.click("#clear-results")
+        page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, "document.getElementById('batch').hidden")
+        page.wait_for_timeout(300)
+        assert page.evaluate(f"[{cards}, decodeGate.waiting.length]") == [0, 0]
+        assert page.text_content("#status") == "Done: 2 photos read."  # the run cleared says nothing
+        page.set_input_files("#file-input", str(paths[0]))  # and the next photo is read as ever
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 1")
         assert page.log.errors == []
 
 

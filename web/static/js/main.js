@@ -28,9 +28,11 @@ const languageReady = loadLanguage().catch((err) => console.warn(`language files
 
 // Photos given and not yet read, read one at a time in the order given. Photos given while others
 // are read join the same run, which counts them (`batch`) for the progress shown when a run has
-// more than one photo; the stop button drops those not yet started.
+// more than one photo; the stop button drops those not yet started. "Clear results" ends the run
+// too, and the photo being read then shows no card (`cleared` counts the clears).
 const queue = [];
-const batch = { done: 0, total: 0, stopped: false };
+const batch = { done: 0, total: 0, stopped: false, cleared: false };
+let cleared = 0;
 let reading = null;  // the running reader's promise; the service worker waits for it (end of this file)
 let loadFailed = false;  // then the status keeps saying so, whatever the photos' run does
 
@@ -48,10 +50,10 @@ async function readQueue() {
     batch.done += 1;
     showProgress();
   }
-  if (batch.total > 1 && !loadFailed) {
+  if (batch.total > 1 && !loadFailed && !batch.cleared) {
     setStatus(batch.stopped ? 'batch_stopped' : 'batch_done', { done: batch.done, total: batch.total }, 'info');
   }
-  Object.assign(batch, { done: 0, total: 0, stopped: false });
+  Object.assign(batch, { done: 0, total: 0, stopped: false, cleared: false });
   showProgress();
 }
 
@@ -63,14 +65,17 @@ function showProgress() {
   batchText.textContent = t('batch_progress', { done: batch.done, total: batch.total });
 }
 
-document.getElementById('batch-stop').addEventListener('click', () => {
+function stopReading() {
   queue.length = 0;  // the photo being read finishes; no other starts
   batch.stopped = true;
   showProgress();
-});
+}
+
+document.getElementById('batch-stop').addEventListener('click', stopReading);
 
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
 async function classifyFile(file) {
+  const clearsBefore = cleared;
   let result = null;
   let error = null;
   try {
@@ -79,6 +84,7 @@ async function classifyFile(file) {
     error = err;
   }
   await languageReady;  // a card drawn before its language file would show message keys
+  if (cleared !== clearsBefore) return;
   const name = file.name || t('pasted');
   if (error) showError(name, error);
   else {
@@ -156,7 +162,14 @@ document.getElementById('save-csv').addEventListener('click', () => {
   // system's code page, and a Korean file name would come out garbled.
   saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
-document.getElementById('clear-results').addEventListener('click', clearResults);
+document.getElementById('clear-results').addEventListener('click', () => {
+  if (reading) {
+    stopReading();
+    batch.cleared = true;
+  }
+  cleared += 1;
+  clearResults();
+});
 
 // The frame on screen now, its faces found again on that very frame and labelled, as a JPEG (the
 // live labels lag the picture by a frame).
