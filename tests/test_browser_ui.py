@@ -208,6 +208,7 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         assert page.is_hidden("#results-actions")
         page.set_input_files("#file-input", [str(group), str(blank)])
         wait_until(page, "document.querySelectorAll('article.result').length === 2")
+        assert page.text_content("#results-summary") == "Photos read: 2 · faces: 2 · happy 2"
         shown = page.evaluate("""() => [...document.querySelectorAll('article.result[data-faces="2"] section.face')]
             .map((s) => [...s.querySelectorAll('li.bar')].map((b) => [b.dataset.class, Number(b.dataset.probability)]))""")
         with page.expect_download() as download:
@@ -227,7 +228,7 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         assert int(rows[1][2]) < 550 <= int(rows[2][2])  # reading order: the left face first
         page.click("#clear-results")
         assert page.query_selector_all("article.result") == []
-        assert page.is_hidden("#results-actions")
+        assert page.is_hidden("#results-actions") and page.text_content("#results-summary") == ""
         assert page.log.errors == []
 
 
@@ -382,12 +383,14 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.set_input_files("#file-input", str(path))
         page.wait_for_selector("article.result")
         screenshot(page, "korean")
+        assert page.text_content("#results-summary") == "읽은 사진 1장 · 얼굴 1개 · 기쁨 1"
         assert "기쁨" in page.inner_text("footer") and "happy" not in page.inner_text("footer")  # class names too
         page.click("#language")
         wait_until(page, "document.documentElement.lang === 'en'")
         assert page.get_attribute("#language", "lang") == "ko"
         assert "Drop photos here" in page.inner_text("#drop-zone")
         assert "happy, sad" in page.inner_text("footer")
+        assert page.text_content("#results-summary") == "Photos read: 1 · faces: 1 · happy 1"  # redrawn
         # The shipped shards are uint8 with some tensors kept float16: the footer names both.
         assert "bytes of uint8 + float16 weights" in page.inner_text("footer")
         assert page.query_selector("article.result .timing").inner_text().endswith("on this device")

@@ -7,6 +7,7 @@ import { shownMessage } from './errors.js';
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
 const resultsActions = document.getElementById('results-actions');
+const summaryEl = document.getElementById('results-summary');
 const shown = [];  // what is on screen, so a language switch can draw it again
 let status = { key: 'loading', params: {}, kind: 'info' };
 
@@ -184,6 +185,17 @@ export function showResult(name, imageUrl, result, labels, { readWhole = null, t
   show({ name, imageUrl, result, labels, readWhole, type });
 }
 
+// How many photos were read and faces found, and how many faces each expression has, most first:
+// for a run of many photos, the answer at a glance (the CSV has every face).
+function summarize() {
+  const photos = shown.filter((entry) => entry.result);
+  const counts = new Map();
+  for (const { result } of photos) for (const { label } of result.faces) counts.set(label, (counts.get(label) ?? 0) + 1);
+  const faces = [...counts.values()].reduce((a, b) => a + b, 0);
+  const classes = [...counts].sort((a, b) => b[1] - a[1]).map(([label, n]) => `${labelText(label)} ${n}`);
+  summaryEl.textContent = shown.length ? [t('summary', { photos: photos.length, faces }), ...classes].join(' · ') : '';
+}
+
 export function showError(name, error) {
   show({ name, code: error.code, params: error.params, message: error.message });
 }
@@ -192,6 +204,7 @@ function show(entry) {
   shown.push(entry);
   resultsEl.prepend(draw(entry));
   resultsActions.hidden = false;
+  summarize();
 }
 
 // The photos classified so far, first given first: [{name, result}] (photos that failed are left out).
@@ -205,11 +218,13 @@ export function clearResults() {
   shown.length = 0;
   resultsEl.replaceChildren();
   resultsActions.hidden = true;
+  summarize();
 }
 
 // Draw everything again in the current language.
 export function redraw() {
   resultsEl.replaceChildren(...shown.map(draw).reverse());
+  summarize();
   setStatus(status.key, status.params, status.kind);
 }
 
