@@ -110,6 +110,27 @@ def _model_card(model_dir, tmp_path):
     return (tmp_path / "dist" / "model.html").read_text()
 
 
+def test_the_model_card_gives_the_deduplicated_accuracy_of_the_models_own_report(tmp_path):
+    """The shipped model's evaluation report: the card shows its accuracy without the images that
+    also occur in training; a report of another conversion (other figures as shipped) is not shown."""
+    import re
+    import shutil
+
+    from conftest import SHIPPED_MODEL
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model_dir)
+    report = json.loads((model_dir / "report" / "report.json").read_text())
+    test = report["splits"]["test"]
+    card = _model_card(model_dir, tmp_path)
+    row = re.search(r"without the images that also occur in training, accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
+    assert row and row.group(2) == f"{test['quantized_deduplicated']['accuracy'] * 100:.1f} %"
+    assert f"{test['duplicates_of_training_removed']:,} test images also occur" in card
+    test["quantized"]["accuracy"] += 0.01  # as if evaluated before the model was converted again
+    (model_dir / "report" / "report.json").write_text(json.dumps(report))
+    assert "also occur in training" not in _model_card(model_dir, tmp_path)
+
+
 def test_the_model_card_names_the_first_runs_weights_and_each_runs_teacher(tiny_build, tmp_path):
     """A model resumed from one that started from a weights file, taught by two models at once."""
     import shutil

@@ -77,6 +77,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
                       undefined=StrictUndefined, keep_trailing_newline=True)
     metrics = read_json(model_dir / "metrics.json", "model metrics")
     context = _context(metadata, metrics, runtime)
+    context["deduplicated"] = _deduplicated(model_dir / "report" / "report.json", metadata)
     compared = comparison_context(comparison) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
@@ -222,6 +223,24 @@ def rarest_class(counts):
     """(label, share) of the class with the fewest training images."""
     label = min(counts, key=counts.get)
     return label, counts[label] / sum(counts.values())
+
+
+def _deduplicated(report_path, metadata):
+    """{split: {accuracy, count, removed}} as shipped without the images that also occur in training,
+    from `build.py evaluate`'s report, or None: without a report, or when the report's figures as
+    shipped are not the model's (an evaluation of an earlier conversion)."""
+    if not report_path.is_file():
+        return None
+    splits = json.loads(report_path.read_text()).get("splits", {})
+    shipped = metadata.get("metrics", {}).get("quantized", {})
+    figures = {}
+    for split, part in splits.items():
+        if split not in shipped or part.get("quantized", {}).get("accuracy") != shipped[split]["accuracy"]:
+            return None
+        kept = part["quantized_deduplicated"]
+        figures[split] = {"accuracy": kept["accuracy"], "count": kept["count"],
+                          "removed": part["duplicates_of_training_removed"]}
+    return figures or None
 
 
 def backbone_name(arch):
