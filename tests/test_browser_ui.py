@@ -388,7 +388,7 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         page.click("#language")
         wait_until(page, "document.documentElement.lang === 'en'")
         assert page.get_attribute("#language", "lang") == "ko"
-        assert "Drop photos here" in page.inner_text("#drop-zone")
+        assert "Drop photos or a folder here" in page.inner_text("#drop-zone")
         assert "happy, sad" in page.inner_text("footer")
         assert page.text_content("#results-summary") == "Photos read: 1 · faces: 1 · happy 1"  # redrawn
         # The shipped shards are uint8 with some tensors kept float16: the footer names both.
