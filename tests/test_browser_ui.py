@@ -246,8 +246,9 @@ GATE_DECODING = """() => {
 def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(site, browser, tmp_path):
     """Photos are read in turn, each decoded only once the one before is answered; a run of several
     shows how far it is (photos given meanwhile join it) and its stop button leaves the rest unread;
-    the status then says how many were read. A single photo shows no progress. "Clear results"
-    ends a run, the photo being read included."""
+    the status then says how many were read, and photos given after the stop make a run of their
+    own. A single photo shows no progress. "Clear results" ends a run, the photo being read
+    included."""
     paths = []
     for i in range(5):
         paths.append(tmp_path / f"photo-{i}.png")
@@ -265,25 +266,28 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         wait_until(page, f"{cards} === 1 && decodeGate.waiting.length === 1")  # the next one only
         assert page.evaluate(progress) == [False, 1, 5, "Reading photos: 1 of 5"]
         page.click("#batch-stop")
-        page.evaluate("decodeGate.waiting.shift()()")  # the photo being read is still answered
-        wait_until(page, f"{cards} === 2 && document.getElementById('batch').hidden")
-        assert page.text_content("#status") == "Stopped: 2 of 5 photos read."
+        assert page.evaluate(progress)[0] is True
+        page.set_input_files("#file-input", [str(p) for p in paths[:2]])  # after a stop: a run of their own
+        assert page.evaluate(progress) == [False, 0, 2, "Reading photos: 0 of 2"]
         page.wait_for_timeout(300)
-        assert page.evaluate(f"[{cards}, decodeGate.waiting.length]") == [2, 0]  # none started after the stop
+        assert page.evaluate("decodeGate.waiting.length") == 1  # still only the photo being read
+        page.evaluate("decodeGate.waiting.shift()()")  # which is still answered
+        wait_until(page, f"{cards} === 2 && decodeGate.waiting.length === 1")
+        assert page.text_content("#status") == "Stopped: 2 of 5 photos read."
+        for done in range(2):
+            wait_until(page, "decodeGate.waiting.length === 1")
+            page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 4 && document.getElementById('batch').hidden")
+        assert page.text_content("#status") == "Done: 2 photos read."
+        page.wait_for_timeout(300)
+        assert page.evaluate("decodeGate.waiting.length") == 0  # none of the stopped run started
 
         page.set_input_files("#file-input", str(paths[0]))
         wait_until(page, "decodeGate.waiting.length === 1")
         assert page.evaluate(progress)[0] is True  # one photo: no progress
         page.evaluate("decodeGate.waiting.shift()()")
-        wait_until(page, f"{cards} === 3")
-        assert page.text_content("#status") == "Stopped: 2 of 5 photos read."  # a single photo leaves it
-
-        page.set_input_files("#file-input", [str(p) for p in paths[:2]])
-        for done in range(2):
-            wait_until(page, "decodeGate.waiting.length === 1")
-            page.evaluate("decodeGate.waiting.shift()()")
-        wait_until(page, f"{cards} === 5 && document.getElementById('batch').hidden")
-        assert page.text_content("#status") == "Done: 2 photos read."
+        wait_until(page, f"{cards} === 5")
+        assert page.text_content("#status") == "Done: 2 photos read."  # a single photo leaves it
 
         # "Clear results" during a run ends it: the photo being read shows no card, no other starts.
         page.set_input_files("#file-input", [str(p) for p in paths[:3]])
@@ -298,6 +302,8 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         wait_until(page, "decodeGate.waiting.length === 1")
         page.evaluate("decodeGate.waiting.shift()()")
         wait_until(page, f"{cards} === 1")
+        page.wait_for_timeout(500)
+        assert page.evaluate(cards) == 1  # the cleared photo's card never came
         assert page.log.errors == []
 
 

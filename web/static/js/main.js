@@ -26,56 +26,61 @@ const batchText = document.getElementById('batch-text');
 
 const languageReady = loadLanguage().catch((err) => console.warn(`language files unavailable: ${err.message}`));
 
-// Photos given and not yet read, read one at a time in the order given. Photos given while others
-// are read join the same run, which counts them (`batch`) for the progress shown when a run has
-// more than one photo; the stop button drops those not yet started. "Clear results" ends the run
-// too, and the photo being read then shows no card (`cleared` counts the clears).
-const queue = [];
-const batch = { done: 0, total: 0, stopped: false, cleared: false };
-let cleared = 0;
-let reading = null;  // the running reader's promise; the service worker waits for it (end of this file)
-let loadFailed = false;  // then the status keeps saying so, whatever the photos' run does
+// Photos are read one at a time, in the order given, in runs: photos given while a run is read
+// join it, and a run of more than one shows its progress. Stop, or "Clear results", ends a run: the
+// photo being read finishes (after a clear it shows no card) and no other of the run starts;
+// photos given after that make a run of their own, read once the photo being read is answered.
+let run = null;  // the latest run: {files, done, total, ended: null | 'done' | 'stopped' | 'cleared'}
+let reading = null;  // the runs still being read, one after another; the service worker waits for them
+let loadFailed = false;  // then the status keeps saying so, whatever a run does
 
 function handleFiles(files) {
-  queue.push(...files);
-  batch.total += files.length;
+  if (!run || run.ended) {
+    const fresh = { files: [], done: 0, total: 0, ended: null };
+    run = fresh;
+    const next = (reading ?? Promise.resolve()).then(() => readRun(fresh));
+    reading = next;
+    next.finally(() => { if (reading === next) reading = null; });
+  }
+  run.files.push(...files);
+  run.total += files.length;
   showProgress();
-  reading ??= readQueue().finally(() => { reading = null; });
   return reading;
 }
 
-async function readQueue() {
-  while (queue.length) {
-    await classifyFile(queue.shift());
-    batch.done += 1;
+async function readRun(current) {
+  while (current.files.length) {
+    await classifyFile(current.files.shift(), current);
+    current.done += 1;
     showProgress();
   }
-  if (batch.total > 1 && !loadFailed && !batch.cleared) {
-    setStatus(batch.stopped ? 'batch_stopped' : 'batch_done', { done: batch.done, total: batch.total }, 'info');
+  current.ended ??= 'done';
+  if (current.total > 1 && !loadFailed && current.ended !== 'cleared') {
+    const key = current.ended === 'stopped' ? 'batch_stopped' : 'batch_done';
+    setStatus(key, { done: current.done, total: current.total }, 'info');
   }
-  Object.assign(batch, { done: 0, total: 0, stopped: false, cleared: false });
-  showProgress();
 }
 
 function showProgress() {
-  batchBox.hidden = queue.length === 0 || batch.total < 2;
-  batchBar.max = batch.total;
-  batchBar.value = batch.done;
-  batchText.dataset.i18nParams = JSON.stringify({ done: batch.done, total: batch.total });
-  batchText.textContent = t('batch_progress', { done: batch.done, total: batch.total });
+  batchBox.hidden = !run || run.ended !== null || run.total < 2 || run.done >= run.total;
+  if (!run) return;
+  batchBar.max = run.total;
+  batchBar.value = run.done;
+  batchText.dataset.i18nParams = JSON.stringify({ done: run.done, total: run.total });
+  batchText.textContent = t('batch_progress', { done: run.done, total: run.total });
 }
 
-function stopReading() {
-  queue.length = 0;  // the photo being read finishes; no other starts
-  batch.stopped = true;
+function endRun(how) {
+  if (!run || run.ended) return;
+  run.files.length = 0;
+  run.ended = how;
   showProgress();
 }
 
-document.getElementById('batch-stop').addEventListener('click', stopReading);
+document.getElementById('batch-stop').addEventListener('click', () => endRun('stopped'));
 
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
-async function classifyFile(file) {
-  const clearsBefore = cleared;
+async function classifyFile(file, current) {
   let result = null;
   let error = null;
   try {
@@ -84,7 +89,7 @@ async function classifyFile(file) {
     error = err;
   }
   await languageReady;  // a card drawn before its language file would show message keys
-  if (cleared !== clearsBefore) return;
+  if (current.ended === 'cleared') return;
   const name = file.name || t('pasted');
   if (error) showError(name, error);
   else {
@@ -163,11 +168,7 @@ document.getElementById('save-csv').addEventListener('click', () => {
   saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
 document.getElementById('clear-results').addEventListener('click', () => {
-  if (reading) {
-    stopReading();
-    batch.cleared = true;
-  }
-  cleared += 1;
+  endRun('cleared');
   clearResults();
 });
 
