@@ -295,6 +295,7 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     card = page.wait_for_selector("article.result")
     assert card.get_attribute("data-faces") == "0"
     assert "No face found" in card.inner_text()
+    assert page.text_content("#results-summary") == "Photos read: 1 · faces: 0"
     # A tight crop no detector sees can still be read: the whole photo's centre square as one face.
     page.click("article.result button.whole-photo")
     card = page.wait_for_selector("article.result[data-faces='1']")
@@ -302,6 +303,8 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     box = page.eval_on_selector("article.result .face-box", "b => [b.style.left, b.style.top, b.style.width, b.style.height]")
     assert [round(float(v.rstrip("%")), 1) for v in box] == [16.7, 0.0, 66.7, 100.0]  # 200x200 of 300x200
     assert len(page.query_selector_all("article.result")) == 1
+    label = page.get_attribute("article.result section.face", "data-label")
+    assert page.text_content("#results-summary") == f"Photos read: 1 · faces: 1 · {label} 1"
     # The button pressed is gone with the card it was on: the focus moves to the face it read.
     assert page.evaluate("document.activeElement.classList.contains('face-box')")
 

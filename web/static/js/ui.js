@@ -119,6 +119,7 @@ function resultCard(entry) {
           entry.result = await readWhole();
           const drawn = draw(entry);
           card.replaceWith(drawn);
+          summarize();
           drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
         } catch (err) {
           button.disabled = false;
