@@ -38,9 +38,11 @@ function handleFiles(files) {
   if (!run || run.ended) {
     const fresh = { files: [], done: 0, total: 0, ended: null };
     run = fresh;
-    const next = (reading ?? Promise.resolve()).then(() => readRun(fresh));
+    // After the runs before it, even one that failed; `reading` is cleared once none is left.
+    const next = (reading ?? Promise.resolve()).catch(() => {}).then(() => readRun(fresh));
+    const forget = () => { if (reading === next) reading = null; };
     reading = next;
-    next.finally(() => { if (reading === next) reading = null; });
+    next.then(forget, forget);
   }
   run.files.push(...files);
   run.total += files.length;
