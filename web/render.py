@@ -231,7 +231,7 @@ def _deduplicated(report_path, metadata):
     shipped are not the model's (an evaluation of an earlier conversion)."""
     if not report_path.is_file():
         return None
-    splits = json.loads(report_path.read_text()).get("splits", {})
+    splits = read_json(report_path, "evaluation report").get("splits", {})
     shipped = metadata.get("metrics", {}).get("quantized", {})
     figures = {}
     for split, part in splits.items():
