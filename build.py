@@ -259,10 +259,11 @@ def _parser():
     serve_p.add_argument("--dir", type=Path, default=DEFAULT_DIST, help="folder to serve")
     serve_p.add_argument("--port", type=_number(Number(int, 0, 65535)), default=8000,
                          help="port on 127.0.0.1 (0 picks a free one)")
-    serve_p.add_argument("--isolate", action="store_true",
+    serve_p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
                          help="send the COOP/COEP headers that make the page cross-origin isolated from the first "
-                              "visit, so it moves to the multi-threaded runtime after its first results (without them "
-                              "it does so from the second visit on, when its service worker serves it)")
+                              "visit, so it moves to the multi-threaded runtime after its first results; "
+                              "--no-isolate serves as a host without them would: one thread on a first "
+                              "visit, threads from the second on, when the page's service worker serves it")
     return parser
 
 

@@ -158,7 +158,10 @@ def markdown(summaries, rows, titles, meta):
         lines.append(f"| {row['metric']} | {cells} | {ratio} | {row['target']} | {met} |")
     notes = [
         "",
-        f"`{meta['command']}` on {meta['date']}: {meta['runs']} cold runs per page (fresh Chromium, empty profile; "
+        f"`{meta['command']}` on {meta['date']}: every page served "
+        f"{'with' if meta.get('isolated') else 'without'} the cross-origin isolation headers"
+        f"{' (as `build.py serve` does)' if meta.get('isolated') else ' (as a host without them would)'}; "
+        f"{meta['runs']} cold runs per page (fresh Chromium, empty profile; "
         "the photo, decoded off the main thread while the page loads, given from inside the page the moment it "
         "listens), "
         f"{meta['warm_count']} warm classifications ({meta['peer_warm_count']} for face-api) in each of "

@@ -1,7 +1,8 @@
 """Speed of the facemood page against face-api, measured side by side in one run.
 
 Renders the site for --model-dir and a face-api harness page (tiny face detector + expression net,
-WASM and WebGL backends), serves both on 127.0.0.1 with gzip, and drives headless Chromium:
+WASM and WebGL backends), serves both on 127.0.0.1 as `build.py serve` does (gzip, and the
+cross-origin isolation headers unless --no-isolate), and drives headless Chromium:
 cold runs (fresh browser, a photo given from inside the page in the task after the page's script
 has set up its file input, in both pages alike: time to its result, bytes
 received until then, long main-thread tasks), one warm page (latency per photo over
@@ -18,6 +19,7 @@ backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table)
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -49,6 +51,10 @@ def parse_args(argv):
     parser.add_argument("--webcam-seconds", type=float, default=4.0, help="webcam measuring window (default 4)")
     parser.add_argument("--only", choices=CONTENDERS, action="append",
                         help="measure only this page (repeatable); the default is all three")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve every page, face-api's too, with the cross-origin isolation headers, as "
+                             "`build.py serve` does, so each may run on several threads from the first visit; "
+                             "--no-isolate serves them as a host without the headers would")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for speed.json and speed.md")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: write speed.md (and speed.json's figures) again from the runs in "
@@ -86,8 +92,9 @@ def run(args, command="python -m bench.speed"):
         harness = sites.write_faceapi_harness(tmp / "faceapi")
         photos = composites.write_photos(tmp / "photos")
         video = composites.write_camera_video(tmp / "camera.y4m")
-        with sites.served(dist) as ours, sites.served(harness) as theirs, \
-                (sites.served(unsure_dist) if unsure_dist else contextlib.nullcontext()) as ours_unsure, \
+        served = functools.partial(sites.served, isolate=args.isolate)
+        with served(dist) as ours, served(harness) as theirs, \
+                (served(unsure_dist) if unsure_dist else contextlib.nullcontext()) as ours_unsure, \
                 sync_playwright() as playwright:
             contenders = {c.name: c for c in (sites.facemood(ours), sites.faceapi(theirs, "wasm"),
                                               sites.faceapi(theirs, "webgl"))}
@@ -136,7 +143,7 @@ def run(args, command="python -m bench.speed"):
         "date": datetime.date.today().isoformat(), "runs": args.runs, "warm_count": args.warm_count,
         "warm_pages": args.warm_pages,
         "peer_warm_count": args.peer_warm_count,
-        "webcam_seconds": args.webcam_seconds, "cpus": os.cpu_count(), "load_before": load_before,
+        "webcam_seconds": args.webcam_seconds, "isolated": args.isolate, "cpus": os.cpu_count(), "load_before": load_before,
         "load_after": os.getloadavg()[0], "chromium": chromium_version(), "faceapi_version": faceapi_version(),
         "faceapi_input_size": 416, "seconds": round(time.time() - started, 1), "photos": [p.name for p in photos],
         "first_result_ratio_interval": report.first_result_interval(summaries, cold),

@@ -163,8 +163,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("flags, isolated", [([], False), (["--isolate"], True)])
-def test_build_serve_sends_the_isolation_headers_when_asked(shipped_site, flags, isolated):
+@pytest.mark.parametrize("flags, isolated", [([], True), (["--no-isolate"], False), (["--isolate"], True)])
+def test_build_serve_sends_the_isolation_headers_unless_asked_not_to(shipped_site, flags, isolated):
     port = free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "serve", "--dir", str(shipped_site["dist"]),
                                "--port", str(port), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

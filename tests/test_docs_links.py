@@ -39,4 +39,4 @@ def test_local_links_resolve(page):
 
 def test_the_anchors_follow_githubs_rule():
     page = ROOT / "docs" / "speed.md"
-    assert {"a-photos-time", "threads-from-the-second-visit-on"} <= anchors(page)
+    assert {"a-photos-time", "threads"} <= anchors(page)

@@ -160,7 +160,7 @@ def start_server(directory, port=0, verbose=False, isolate=False):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def serve(directory, port=8000, isolate=False):
+def serve(directory, port=8000, isolate=True):
     """Serve until Ctrl-C."""
     server, url = start_server(directory, port, verbose=True, isolate=isolate)
     print(f"serving {directory} at {url}{' (cross-origin isolated)' if isolate else ''} (Ctrl-C stops)", flush=True)

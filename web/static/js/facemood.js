@@ -7,7 +7,8 @@
 //   await facemood.threads                -> how many threads the runtime uses once the page has
 //                                            settled: after the first results it moves to the
 //                                            multi-threaded WASM build where the page is cross-origin
-//                                            isolated (from the second visit on: sw.js) and the
+//                                            isolated (served with the isolation headers, or from
+//                                            the second visit on by sw.js) and the
 //                                            machine has cores to spare; 1 otherwise
 //   await facemood.classifyFace(src)      -> {scores: {label: p}, label, ms}   (whole image = one face)
 //   await facemood.classify(src)          -> {faces: [{box: [x, y, w, h], keypoints, roll, scores, label,

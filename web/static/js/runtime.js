@@ -57,7 +57,7 @@ function startWasm() {
 // (facemood.js). The page starts single-threaded: on a cold load the threaded build's workers each
 // load the module while the page's own work already has both cores of a small machine busy (about
 // 90 ms later to the first result, measured). It needs a cross-origin isolated page (shared memory:
-// the service worker serves the page so from the second visit on, sw.js) and more than one core.
+// served with the isolation headers, or from the second visit on by sw.js) and more than one core.
 // Returns the thread count, or null where it cannot run.
 export async function startThreadedBackend() {
   const possible = globalThis.crossOriginIsolated && navigator.hardwareConcurrency > 1;
