@@ -164,15 +164,16 @@ DROP_TREE = """([tree, types]) => {
 def test_a_dropped_folder_gives_its_images_in_name_order(page, tmp_path):
     """A folder dropped with a photo beside it: the photo, then the folder's images, sub-folders'
     too, in the order a file manager lists them (by name whatever the case, IMG_9 before IMG_10,
-    a sub-folder where its name falls), each named by its path in the folder; other files in the
-    folder are left out. A folder without images says so."""
+    a sub-folder where its name falls), each named by its path in the folder; other files, and
+    hidden files and folders (a resource fork "._IMG_9.png", ".thumbnails/"), are left out. A
+    folder without images says so."""
     buffer = io.BytesIO()
     Image.fromarray(astronaut()).save(buffer, format="PNG")
     photo = base64.b64encode(buffer.getvalue()).decode()
     text = base64.b64encode(b"not a photo").decode()
     tree = {"loose.png": photo,
             "trip": {"IMG_10.png": photo, "notes.txt": text, "IMG_9.png": photo, ".DS_Store": text,
-                     "day 2": {"a.png": photo}}}
+                     "._IMG_9.png": photo, ".thumbnails": {"IMG_9.png": photo}, "day 2": {"a.png": photo}}}
     types = {"png": "image/png", "txt": "text/plain"}
     assert page.evaluate(DROP_TREE, [tree, types]) is True
     wait_until(page, "document.querySelectorAll('article.result').length === 4")
@@ -184,6 +185,32 @@ def test_a_dropped_folder_gives_its_images_in_name_order(page, tmp_path):
     wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
     assert page.text_content("#status") == "No images were found in what was dropped."
     assert len(page.query_selector_all("article.result")) == 4
+    assert page.log.errors == []
+
+
+def test_a_picked_folder_gives_its_images_as_the_folder_dropped(page, tmp_path):
+    """"Choose a folder": the folder's images, sub-folders' too, with the names and in the order the
+    same folder dropped gives (hidden files and folders and other files left out). A folder
+    without images says so."""
+    folder = tmp_path / "trip"
+    (folder / "day 2").mkdir(parents=True)
+    (folder / ".thumbnails").mkdir()
+    for name in ("IMG_10.png", "IMG_9.png", "day 2/a.png", ".thumbnails/IMG_9.png", "._IMG_9.png"):
+        Image.fromarray(astronaut()).save(folder / name, format="PNG")
+    (folder / "notes.txt").write_text("not a photo")
+    page.set_input_files("#folder-input", str(folder))
+    wait_until(page, "document.querySelectorAll('article.result').length === 3")
+    page.wait_for_timeout(300)  # nothing more comes
+    names = page.evaluate("[...document.querySelectorAll('article.result figcaption')].map((c) => c.textContent)")
+    assert names[::-1] == ["trip/day 2/a.png", "trip/IMG_9.png", "trip/IMG_10.png"]
+    assert len(page.query_selector_all("article.result[data-faces='1']")) == 3
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("not a photo")
+    page.set_input_files("#folder-input", str(notes))
+    wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+    assert page.text_content("#status") == "No images were found in the folder."
+    assert len(page.query_selector_all("article.result")) == 3
     assert page.log.errors == []
 
 

@@ -3,7 +3,7 @@ import { facemood } from './facemood.js';
 import { cameraOn, startCamera, stopCamera } from './camera.js';
 import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { idle } from './idle.js';
-import { droppedFiles } from './dropped.js';
+import { droppedFiles, pickedFolderImages } from './folders.js';
 import { centreSquare } from './image.js';
 import { clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
 import { resultsCsv, saveFile } from './export.js';
@@ -12,6 +12,7 @@ import { shownMessage } from './errors.js';
 
 const dropZone = document.getElementById('drop-zone');
 const fileInput = document.getElementById('file-input');
+const folderInput = document.getElementById('folder-input');
 const cameraButton = document.getElementById('camera-toggle');
 const cameraSection = document.getElementById('camera');
 const video = document.getElementById('camera-video');
@@ -140,6 +141,12 @@ document.addEventListener('drop', (event) => {
 fileInput.addEventListener('change', () => {
   handleFiles([...fileInput.files]);
   fileInput.value = '';
+});
+folderInput.addEventListener('change', () => {
+  const files = pickedFolderImages(folderInput.files);
+  folderInput.value = '';
+  if (files.length) handleFiles(files);
+  else setStatus('no_images_in_folder', {}, 'error');
 });
 document.addEventListener('paste', (event) => {
   const files = [...(event.clipboardData?.files || [])].filter((f) => f.type.startsWith('image/'));
