@@ -1,6 +1,7 @@
 """The multi-threaded runtime: a cross-origin isolated page moves to it after its first results, with
 the same results; a page without isolation stays on one thread and never fetches it. A second
 visit is isolated by the page's own service worker, offline too."""
+import json
 import socket
 import subprocess
 import sys
@@ -184,3 +185,17 @@ def test_build_serve_sends_the_isolation_headers_unless_asked_not_to(shipped_sit
         server.terminate()
         output = server.communicate(timeout=10)[0]
     assert ("cross-origin isolated" in output) == isolated
+
+
+def test_the_site_carries_the_isolation_headers_for_hosts_that_read_them_from_a_file(shipped_site):
+    """dist/_headers gives every path the headers `build.py serve` sends, in the format Netlify and
+    Cloudflare Pages read; the service worker does not precache it, and gives later visits the same
+    headers."""
+    from web.serve import ISOLATION_HEADERS
+
+    dist = shipped_site["dist"]
+    lines = [line for line in (dist / "_headers").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "/*" and all(line.startswith("  ") for line in lines[1:])
+    assert dict(line.strip().split(": ", 1) for line in lines[1:]) == ISOLATION_HEADERS
+    worker = (dist / "sw.js").read_text()
+    assert '"_headers"' not in worker and f"const ISOLATION = {json.dumps(ISOLATION_HEADERS)};" in worker

@@ -17,6 +17,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
 from web.detector import write_detector
+from web.serve import ISOLATION_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -105,6 +106,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
                                                           *sorted((tmp / "detector").glob("*.json"))])
         _write_integrity(tmp, ["model", "detector"])
         _write_service_worker(env, tmp)
+        _write_host_headers(tmp)
     return out
 
 
@@ -139,7 +141,18 @@ def _write_service_worker(env, site):
     wasm = dict(zip(["plain", "simd", "threaded"], (f"vendor/{Path(p).name}" for p in RUNTIME_WASM)))
     (site / "sw.js").write_text(env.get_template("sw.js.j2").render(
         build_hash=digest.hexdigest()[:16], files_json=json.dumps([f for f in files if f not in optional], indent=2),
-        wasm_json=json.dumps(wasm)))
+        wasm_json=json.dumps(wasm), isolation_json=json.dumps(ISOLATION_HEADERS)))
+
+
+def _write_host_headers(site):
+    """_headers: the cross-origin isolation headers for every path, in the format of the hosts that
+    read a site's headers from such a file (Netlify, Cloudflare Pages), so the page runs on several
+    threads from a first visit there too. Written after sw.js, which has no use for it."""
+    lines = ["# Headers for hosts that read them from this file (Netlify, Cloudflare Pages): every path",
+             "# cross-origin isolated, as `build.py serve` sends it, so the page can run on several threads.",
+             "/*"]
+    lines += [f"  {name}: {value}" for name, value in ISOLATION_HEADERS.items()]
+    (site / "_headers").write_text("\n".join(lines) + "\n")
 
 
 def _check_shards(tfjs_dir, metadata):
