@@ -37,7 +37,9 @@ class GraphModel:
         signature = spec["signature"]
         self.input_name = _tensor_node(next(iter(signature["inputs"].values()))["name"])
         self.output_name = _tensor_node(next(iter(signature["outputs"].values()))["name"])
-        self._run = tf.function(self._evaluate, reduce_retracing=True)
+        # No autograph: the walk over the nodes is plain Python on the static graph, and transpiling
+        # its recursion took about 5 s a model.
+        self._run = tf.function(self._evaluate, reduce_retracing=True, autograph=False)
 
     def __call__(self, batch, batch_size=256):
         batch = np.asarray(batch, np.float32)
