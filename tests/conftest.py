@@ -18,6 +18,22 @@ SHIPPED_MODEL = ROOT / "models" / "default"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+# Modules whose module-scoped fixture is a costly build (a recipe run, a comparison, conversions),
+# costliest first: pytest-xdist (pytest.ini) keeps each one's tests on one worker, so the build runs
+# once, and they are handed out first, so no worker starts one while the other has run dry. Every
+# other test goes to whichever worker is free.
+COSTLY_MODULE_FIXTURES = ["test_recipe", "test_compare", "test_lean_graph", "test_smoothing", "test_face_backbone"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__ in COSTLY_MODULE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    rank = {name: i for i, name in enumerate(COSTLY_MODULE_FIXTURES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))  # stable: the rest keep their order
+
+
 def run_build(*args, check=True):
     """Run build.py in a subprocess, as a user would; returns the CompletedProcess."""
     result = subprocess.run([sys.executable, str(ROOT / "build.py"), *map(str, args)], cwd=ROOT,
