@@ -12,7 +12,8 @@ first and the last; for facemood also on a second visit, as its service worker s
 and, when the model flips only the faces it is unsure of, with every face counted as unsure: what a
 face costs whose mirror image runs too) and the webcam mode on
 a 640x480 fake camera. The photos are composites made here (a real face pasted on generated
-backgrounds). Writes --out/speed.json (every run) and --out/speed.md (the table).
+backgrounds). Writes --out/speed.json (every run), --out/speed.md (the table) and --out/speed.png
+(every run drawn: bench/speed_chart.py).
 
     python -m bench.speed [--runs 5] [--warm-count 100] [--out bench/results]
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from bench.browser import ROOT
 from bench.cli import run_and_print, save_results
-from common.atomic import atomic_write_json
+from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
 CONTENDERS = ("facemood", "faceapi_wasm", "faceapi_webgl")
@@ -152,9 +153,17 @@ def run(args, command="python -m bench.speed"):
     result = {"meta": meta, "summary": summaries, "targets": rows, "failures": failures,
               "cold_runs": cold, "warm": warm, "warm_second_visit": second, "warm_every_face_unsure": unsure,
               "webcam_fps": fps, "markdown": markdown}
-    save_results(args.out, "speed", result, markdown)
-    progress(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'} in {meta['seconds']:.0f} s")
+    save(args.out, result, markdown, {c.name: c.title for c in chosen})
+    progress(f"wrote {args.out / 'speed.json'}, speed.md and speed.png in {meta['seconds']:.0f} s")
     return result
+
+
+def save(out, result, markdown, titles):
+    """speed.json, speed.md and the chart of the runs, speed.png, each written atomically."""
+    from bench.speed_chart import chart_png
+
+    save_results(out, "speed", result, markdown)
+    atomic_write_bytes(Path(out) / "speed.png", chart_png(result, titles))
 
 
 def _flips_only_unsure(model_dir):
@@ -192,8 +201,8 @@ def render_again(out):
     rows = report.compare(summaries)
     markdown = report.markdown(summaries, rows, titles, meta)
     result.update(meta=meta, targets=rows, markdown=markdown)
-    save_results(out, "speed", result, markdown)
-    progress(f"wrote {path} and {out / 'speed.md'} again from the runs in {path}")
+    save(out, result, markdown, titles)
+    progress(f"wrote {path}, speed.md and speed.png again from the runs in {path}")
     return result
 
 

@@ -16,6 +16,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import CHROMIUM, ROOT, under_ci
 
@@ -247,12 +248,18 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
                                                         "per_image_unsure", "classify_only", "webcam",
                                                         "bytes_gzip", "longest_task", "tensors"}
     assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
-    # Rendered again from its runs, measuring nothing: the same table (one run: no interval to add).
+    # Every run drawn beside the table.
+    with Image.open(tmp_path / "speed.png") as chart:
+        assert chart.format == "PNG" and chart.width > 2 * chart.height > 300
+    # Rendered again from its runs, measuring nothing: the same table (one run: no interval to add),
+    # and the chart drawn again.
+    (tmp_path / "speed.png").unlink()
     again = subprocess.run([sys.executable, "-m", "bench.speed", "--render-only", "--out", str(tmp_path)],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stdout + again.stderr
     assert (tmp_path / "speed.md").read_text() == table
     assert json.loads((tmp_path / "speed.json").read_text())["summary"] == result["summary"]
+    assert (tmp_path / "speed.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_every_face_unsure_copy_flips_every_face_and_keeps_the_shipped_model(tmp_path):
