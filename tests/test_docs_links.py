@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-LINK = re.compile(r"\]\(([^)\s]+)\)")
+LINK = re.compile(r"\]\(([^)\s]+)\)|<img src=\"([^\"]+)\"")  # Markdown links and images, HTML images
 
 
 def anchors(page):
@@ -19,7 +19,7 @@ def anchors(page):
 
 
 def local_links(page):
-    for target in LINK.findall(page.read_text()):
+    for target in (markdown or html for markdown, html in LINK.findall(page.read_text())):
         if not re.match(r"[a-z]+:", target):
             yield target
 
