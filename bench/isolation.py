@@ -1,8 +1,9 @@
 """What cross-origin isolation costs and earns the page, side by side in one run.
 
 Renders the site once and serves it twice on 127.0.0.1 with gzip: as a static host without the
-isolation headers serves it (`build.py serve --no-isolate`), and with them (`build.py serve`). In headless Chromium, over
-the photos of `bench.speed`, in rounds (plain then isolated, isolated then plain, ...):
+isolation headers serves it (`build.py serve --no-isolate`), and with them (`build.py serve`). In
+headless Chromium, over the photos of `bench.speed`, in rounds (plain then isolated, isolated then
+plain, ...):
 - a first visit, cold (fresh browser): time to the first result, and the longest main-thread task
   until the page has settled (an isolated page moves to the multi-threaded runtime after its first
   results);
