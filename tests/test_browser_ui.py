@@ -304,6 +304,22 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         wait_until(page, f"{cards} === 1")
         page.wait_for_timeout(500)
         assert page.evaluate(cards) == 1  # the cleared photo's card never came
+
+        # Stopped, then cleared: the photo being read belongs to a run already ended; it shows no
+        # card either, and its run says nothing.
+        page.set_input_files("#file-input", [str(p) for p in paths[:3]])
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.click("#batch-stop")
+        page.click("#clear-results")
+        page.evaluate("decodeGate.waiting.shift()()")
+        page.set_input_files("#file-input", str(paths[1]))  # read only once that photo is answered
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, f"{cards} === 1")
+        page.wait_for_timeout(300)
+        assert page.evaluate(f"[{cards}, decodeGate.waiting.length]") == [1, 0]
+        assert page.text_content("article.result figcaption") == "photo-1.png"  # the photo given after
+        assert page.text_content("#status") == "Done: 2 photos read."
         assert page.log.errors == []
 
 

@@ -31,13 +31,18 @@ const languageReady = loadLanguage().catch((err) => console.warn(`language files
 // join it, and a run of more than one shows its progress. Stop, or "Clear results", ends a run: the
 // photo being read finishes (after a clear it shows no card) and no other of the run starts;
 // photos given after that make a run of their own, read once the photo being read is answered.
-let run = null;  // the latest run: {files, done, total, ended: null | 'done' | 'stopped' | 'cleared'}
+// The latest run: {files, done, total, ended: null | 'done' | 'stopped' | 'cleared', clears: `clears`
+// when it began}.
+let run = null;
+// How many times the results were cleared: a photo whose reading began before the latest clear
+// shows nothing, whichever run it belongs to (a stopped run's last photo may still be read).
+let clears = 0;
 let reading = null;  // the runs still being read, one after another; the service worker waits for them
 let loadFailed = false;  // then the status keeps saying so, whatever a run does
 
 function handleFiles(files) {
   if (!run || run.ended) {
-    const fresh = { files: [], done: 0, total: 0, ended: null };
+    const fresh = { files: [], done: 0, total: 0, ended: null, clears };
     run = fresh;
     // After the runs before it, even one that failed; `reading` is cleared once none is left.
     const next = (reading ?? Promise.resolve()).catch(() => {}).then(() => readRun(fresh));
@@ -53,12 +58,12 @@ function handleFiles(files) {
 
 async function readRun(current) {
   while (current.files.length) {
-    await classifyFile(current.files.shift(), current);
+    await classifyFile(current.files.shift());
     current.done += 1;
     showProgress();
   }
   current.ended ??= 'done';
-  if (current.total > 1 && !loadFailed && current.ended !== 'cleared') {
+  if (current.total > 1 && !loadFailed && current.clears === clears) {
     const key = current.ended === 'stopped' ? 'batch_stopped' : 'batch_done';
     setStatus(key, { done: current.done, total: current.total }, 'info');
   }
@@ -83,7 +88,8 @@ function endRun(how) {
 document.getElementById('batch-stop').addEventListener('click', () => endRun('stopped'));
 
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
-async function classifyFile(file, current) {
+async function classifyFile(file) {
+  const clearsBefore = clears;
   let result = null;
   let error = null;
   try {
@@ -92,7 +98,7 @@ async function classifyFile(file, current) {
     error = err;
   }
   await languageReady;  // a card drawn before its language file would show message keys
-  if (current.ended === 'cleared') return;
+  if (clears !== clearsBefore) return;
   const name = file.name || t('pasted');
   if (error) showError(name, error);
   else {
@@ -177,6 +183,7 @@ document.getElementById('save-csv').addEventListener('click', () => {
   saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
 document.getElementById('clear-results').addEventListener('click', () => {
+  clears += 1;
   endRun('cleared');
   clearResults();
 });
