@@ -166,6 +166,48 @@ def test_a_frame_that_cannot_be_read_stops_the_camera_with_a_message(site, playw
         browser.close()
 
 
+def test_a_camera_that_goes_away_stops_with_a_message_and_a_restart_starts_clean(site, playwright, tmp_path):
+    """The camera's track ends (unplugged, taken by another app): the page stops the camera and
+    says why, instead of leaving the last frame and its labels up as if live. Started again, it
+    shows nothing of the last session while the new stream opens, and nothing to save yet."""
+    browser = fake_camera_browser(playwright, tmp_path)
+    try:
+        page = browser.new_page()
+        page.add_init_script(RECORD_STREAMS)
+        log = PageLog(page)
+        start_camera(page, site)
+        page.evaluate("document.getElementById('camera-video').srcObject.getVideoTracks()[0]"
+                      ".dispatchEvent(new Event('ended'))")
+        wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+        assert page.text_content("#status") == ("The camera was stopped: the camera stopped sending pictures "
+                                                "(unplugged, or taken by another app or the system)")
+        assert page.is_hidden("#camera")
+        assert page.text_content("#camera-toggle") == "Start camera"
+        assert page.evaluate(LIVE_STREAMS) == [False]
+
+        # Started again, with the new stream held back until the state between is seen.
+        page.evaluate("""() => {
+            const open = navigator.mediaDevices.getUserMedia;
+            window.__release = null;
+            navigator.mediaDevices.getUserMedia = (constraints) => new Promise((resolve) => {
+                window.__release = () => resolve(open(constraints));
+            });
+        }""")
+        page.click("#camera-toggle")
+        wait_until(page, "window.__release !== null")
+        assert page.evaluate("""() => [document.getElementById('camera-fps').textContent,
+            document.querySelectorAll('#camera-faces li').length, document.getElementById('camera-announce').textContent,
+            document.getElementById('camera-timeline').dataset.columns, document.getElementById('camera-save').disabled]""") \
+            == ["", 0, "", "0", True]
+        page.evaluate("window.__release()")
+        wait_until(page, "document.querySelectorAll('#camera-faces li').length === 1", timeout=30)
+        assert not page.is_disabled("#camera-save")
+        assert page.evaluate(LIVE_STREAMS) == [False, True]
+        assert log.errors == []
+    finally:
+        browser.close()
+
+
 def test_expression_timeline_averages_frames_and_leaves_faceless_time_empty(site, browser):
     """The webcam chart on made-up frames: a second of happy, a second of sad with one slow frame
     (a short gap, drawn as one run), then a second in which frames have no face (left empty)."""

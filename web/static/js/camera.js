@@ -6,8 +6,9 @@ import { CodedError } from './errors.js';
 // start can never leave two loops running, and no stream is left open.
 let current = null;
 
-// Runs `onFrame(video)` on each new frame until stopCamera. A frame that fails stops the camera
-// and calls `onStopped(error)`: the video would otherwise play on with nothing being read.
+// Runs `onFrame(video)` on each new frame until stopCamera. A frame that fails, or a camera that
+// goes away, stops the camera and calls `onStopped(error)`: the video would otherwise play on (or
+// stand still) with nothing being read.
 export async function startCamera(video, onFrame, onStopped = () => {}) {
   if (!navigator.mediaDevices?.getUserMedia) throw new CodedError('camera_missing', {}, 'no camera API');
   let stream;
@@ -32,6 +33,13 @@ export async function startCamera(video, onFrame, onStopped = () => {}) {
     else stream.getTracks().forEach((track) => track.stop());
     throw new CodedError('camera_failed', {}, err.message);
   }
+  // A camera unplugged, taken by another app or revoked ends its track: no new frame comes, so the
+  // loop below would just stop, leaving the last frame and its labels on screen as if live.
+  stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+    if (!on()) return;
+    stopCamera(video);
+    onStopped(new CodedError('camera_ended', {}, 'the camera stopped sending pictures'));
+  });
   // One frame at a time: the next starts when the last result is drawn, so work never piles up.
   // The next one is the camera's next new frame (requestVideoFrameCallback) rather than the next
   // display refresh, which would idle up to 16 ms after every result and never repeat a frame.

@@ -20,6 +20,7 @@ const overlay = document.getElementById('camera-overlay');
 const fpsLine = document.getElementById('camera-fps');
 const liveList = document.getElementById('camera-faces');
 const liveAnnouncement = document.getElementById('camera-announce');
+const cameraSave = document.getElementById('camera-save');
 const languageButton = document.getElementById('language');
 const batchBox = document.getElementById('batch');
 const batchBar = document.getElementById('batch-progress');
@@ -190,7 +191,7 @@ document.getElementById('clear-results').addEventListener('click', () => {
 
 // The frame on screen now, its faces found again on that very frame and labelled, as a JPEG (the
 // live labels lag the picture by a frame).
-document.getElementById('camera-save').addEventListener('click', async (event) => {
+cameraSave.addEventListener('click', async (event) => {
   const button = event.currentTarget;
   button.disabled = true;
   try {
@@ -210,6 +211,16 @@ document.getElementById('camera-save').addEventListener('click', async (event) =
   }
 });
 
+// A camera starting again shows nothing of the last one: no frame rate, faces or chart from then.
+function clearLiveView() {
+  timeline.clear();
+  frameTimes.length = 0;
+  fpsLine.textContent = '';
+  delete fpsLine.dataset.fps;
+  liveList.replaceChildren();
+  liveAnnouncement.textContent = '';
+}
+
 function showCameraStopped() {
   cameraSection.hidden = true;
   cameraButton.dataset.i18n = 'camera_start';
@@ -226,12 +237,15 @@ cameraButton.addEventListener('click', async () => {
   cameraButton.disabled = true;
   try {
     await facemood.ready;
-    timeline.clear();
+    clearLiveView();
+    // The section shows while the camera starts; there is no frame to save until it runs.
+    cameraSave.disabled = true;
     cameraSection.hidden = false;
     await startCamera(video, classifyFrame, (err) => {
       showCameraStopped();
       setStatus('camera_stopped', { message: shownMessage(err) }, 'error');
     });
+    cameraSave.disabled = false;
     cameraButton.dataset.i18n = 'camera_stop';
     cameraButton.textContent = t('camera_stop');
   } catch (err) {
