@@ -296,6 +296,16 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     assert card.get_attribute("data-faces") == "0"
     assert "No face found" in card.inner_text()
     assert page.text_content("#results-summary") == "Photos read: 1 · faces: 0"
+    # The file cannot be read again (moved or deleted since it was picked): the page says so and the
+    # button stays, to try again.
+    page.evaluate("""() => { window.__createImageBitmap = window.createImageBitmap;
+        window.createImageBitmap = () => Promise.reject(new DOMException('gone', 'NotReadableError')); }""")
+    page.click("article.result button.whole-photo")
+    wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+    assert page.text_content("#status") == ("The photo could not be read as one face: "
+                                            "this browser cannot decode image/png as an image")
+    assert not page.is_disabled("article.result button.whole-photo")
+    page.evaluate("() => { window.createImageBitmap = window.__createImageBitmap; }")
     # A tight crop no detector sees can still be read: the whole photo's centre square as one face.
     page.click("article.result button.whole-photo")
     card = page.wait_for_selector("article.result[data-faces='1']")

@@ -121,9 +121,9 @@ function resultCard(entry) {
           card.replaceWith(drawn);
           summarize();
           drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
-        } catch (err) {
+        } catch (err) {  // the file moved or was deleted since it was picked, say
           button.disabled = false;
-          console.warn(`could not read the photo as one face: ${err.message}`);
+          setStatus('whole_photo_failed', { message: shownMessage(err) }, 'error');
         }
       });
       details.append(button);
