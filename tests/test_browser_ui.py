@@ -464,6 +464,24 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         assert page.log.errors == []
 
 
+def test_a_language_that_cannot_be_loaded_is_said_and_not_remembered(site, browser):
+    """Offline before the page was cached, say: the switch cannot fetch the other language. The page
+    says so in its own language, stays in it, and does not make the other one the next visit's."""
+    with ready_page(browser, site, service_workers="block") as page:
+        page.route("**/i18n/ko.json", lambda route: route.fulfill(status=404, body="not found"))
+        page.click("#language")
+        wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+        assert page.text_content("#status") == ("The other language could not be loaded: "
+                                                "i18n/ko.json could not be loaded (404)")
+        assert page.evaluate("[document.documentElement.lang, localStorage.getItem('facemood.language')]") == ["en", None]
+        assert "Drop photos or a folder here" in page.inner_text("#drop-zone")
+        page.unroute("**/i18n/ko.json")
+        page.click("#language")  # and the switch works once the file can be had
+        wait_until(page, "document.documentElement.lang === 'ko'")
+        assert page.evaluate("localStorage.getItem('facemood.language')") == "ko"
+        assert page.log.errors == ["Failed to load resource: the server responded with a status of 404 (Not Found)"]
+
+
 def test_the_language_switch_appears_once_the_page_is_ready(site, browser):
     # Its Hangul label would make the page's first layout search the system's fonts, so the page
     # arrives with the switch hidden and shows it once it is ready.

@@ -19,6 +19,7 @@ function preferred() {
 
 export async function loadLanguage(language = preferred()) {
   const response = await fetch(new URL(`../../i18n/${language}.json`, import.meta.url));
+  if (!response.ok) throw new Error(`i18n/${language}.json could not be loaded (${response.status})`);
   strings = await response.json();
   current = language;
   document.documentElement.lang = language;
@@ -37,10 +38,12 @@ export function otherLanguage() {
   return LANGUAGES[(LANGUAGES.indexOf(current) + 1) % LANGUAGES.length];
 }
 
+// Remembered only once switched: a language that could not be loaded (offline before the page was
+// cached) must not become the next visit's choice.
 export async function switchLanguage() {
-  const next = otherLanguage();
+  const next = await loadLanguage(otherLanguage());
   try { localStorage.setItem(STORAGE_KEY, next); } catch { /* not remembered, still switched */ }
-  return loadLanguage(next);
+  return next;
 }
 
 // The string for `key` with {placeholders} filled in; the key itself when a string is missing. A

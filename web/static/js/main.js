@@ -260,8 +260,12 @@ cameraButton.addEventListener('click', async () => {
 });
 
 languageButton.addEventListener('click', async () => {
-  await switchLanguage();
-  redraw();
+  try {
+    await switchLanguage();
+    redraw();
+  } catch (err) {
+    setStatus('language_failed', { message: err.message }, 'error');
+  }
 });
 
 // Once the page is ready and the photos given meanwhile are answered, in a task of its own after
