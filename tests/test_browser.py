@@ -609,15 +609,21 @@ def test_a_photo_the_far_detector_misses_goes_to_the_close_range_one(tiny_site, 
         server.shutdown()
 
 
+def controlled_page(context, url):
+    """A page of the site at `url` once its service worker has cached the site and controls it."""
+    page = context.new_page()
+    page.log = PageLog(page)
+    page.goto(url)
+    page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
+    wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
+    return page
+
+
 def test_works_offline_after_the_first_visit(tiny_site, browser):
     context = browser.new_context()
     try:
-        page = context.new_page()
-        log = PageLog(page)
-        page.goto(tiny_site["url"])
-        page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
-        # The worker claims the open page once it has cached every file.
-        wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
+        page = controlled_page(context, tiny_site["url"])  # the worker has cached every file
+        log = page.log
         context.set_offline(True)
         page.reload()
         page.evaluate("facemood.ready.then(() => true)")
@@ -654,13 +660,10 @@ def caches_and_worker(page):
         waiting: Boolean((await navigator.serviceWorker.getRegistration())?.waiting) })""")
 
 
-def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browser, tmp_path):
-    """The site is rebuilt, with another model setting and another webcam detector file, while a page
-    is open. That page goes on loading its own build's files, the webcam's detector included, which it
-    loads only now: its checksums describe those. The new build's worker waits, and takes over with
-    its own cache alone once the old page is closed."""
+def new_build(tiny_build, tmp_path):
+    """The tiny site rendered again with another model setting (crop margin 0.3) and another webcam
+    detector file (its checksum updated): a new build, whose worker has a cache of its own."""
     from web.render import render_site
-    from web.serve import start_server
 
     model = tmp_path / "model"
     shutil.copytree(tiny_build["model_dir"], model)
@@ -673,24 +676,39 @@ def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browse
     integrity = json.loads((new / "integrity.json").read_text())
     integrity["detector/blazeface-front.json"] = hashlib.sha256(front.read_bytes()).hexdigest()
     (new / "integrity.json").write_text(json.dumps(integrity))
+    return new
+
+
+def deploy_while_open(page, site, new):
+    """`site` (a link to the build served) now points to `new`; returns once `page`, controlled by
+    the old build's worker, has the new build's worker installed and waiting. Returns the old cache."""
+    [old_cache] = caches_and_worker(page)["caches"]
+    site.unlink()
+    site.symlink_to(new)
+    page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)")
+    deadline = time.monotonic() + 20
+    while not caches_and_worker(page)["waiting"]:
+        assert time.monotonic() < deadline, "the new build's worker never finished installing"
+        time.sleep(0.2)
+    return old_cache
+
+
+def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browser, tmp_path):
+    """The site is rebuilt, with another model setting and another webcam detector file, while a page
+    is open. That page goes on loading its own build's files, the webcam's detector included, which it
+    loads only now: its checksums describe those. The new build's worker waits, and takes over with
+    its own cache alone once the old page is closed."""
+    from web.serve import start_server
+
+    new = new_build(tiny_build, tmp_path)
     site = tmp_path / "site"
     site.symlink_to(tiny_build["dist"])
     server, url = start_server(site)
     context = browser.new_context()
     try:
-        page = context.new_page()
-        log = PageLog(page)
-        page.goto(url)
-        page.evaluate("facemood.ready.then(() => navigator.serviceWorker.ready).then(() => true)")
-        wait_until(page, "navigator.serviceWorker.controller !== null", timeout=20)
-        [old_cache] = caches_and_worker(page)["caches"]
-        site.unlink()
-        site.symlink_to(new)  # the new build is deployed
-        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)")
-        deadline = time.monotonic() + 20
-        while not caches_and_worker(page)["waiting"]:
-            assert time.monotonic() < deadline, "the new build's worker never finished installing"
-            time.sleep(0.2)
+        page = controlled_page(context, url)
+        log = page.log
+        old_cache = deploy_while_open(page, site, new)
         result = page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))
         assert len(result["faces"]) == 1
         assert old_cache in caches_and_worker(page)["caches"]
@@ -705,6 +723,40 @@ def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browse
             page.reload()
         page.evaluate("facemood.ready.then(() => true)")
         assert page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def test_a_page_open_when_a_new_build_arrives_offers_to_reload_into_it(tiny_build, browser, tmp_path):
+    """A reload alone leaves a page on the old build while the new one's worker waits; the page says
+    a new version is ready, and its button switches to it: the new build's worker takes over, its
+    cache alone is kept, and the page reloads into the new build (its model setting)."""
+    from web.serve import start_server
+
+    new = new_build(tiny_build, tmp_path)
+    site = tmp_path / "site"
+    site.symlink_to(tiny_build["dist"])
+    server, url = start_server(site)
+    context = browser.new_context()
+    try:
+        page = controlled_page(context, url)
+        assert page.is_hidden("#update")
+        old_cache = deploy_while_open(page, site, new)
+        wait_until(page, "!document.getElementById('update').hidden")
+        assert " ".join(page.inner_text("#update").split()) == "A new version of this page is ready. Reload to use it"
+        page.reload()  # what a person would try first: still the old build, still offered
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.evaluate("facemood.metadata.crop.margin") != 0.3
+        wait_until(page, "!document.getElementById('update').hidden")
+        with page.expect_navigation():
+            page.click("#update-reload")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.evaluate("facemood.metadata.crop.margin") == 0.3
+        state = caches_and_worker(page)
+        assert state["caches"] != [old_cache] and len(state["caches"]) == 1 and not state["waiting"]
+        assert page.is_hidden("#update")
+        assert page.log.errors == []
     finally:
         context.close()
         server.shutdown()

@@ -299,6 +299,31 @@ Promise.all([facemood.ready, languageReady]).then(
 async function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return;
   await afterFirstResults();
-  await navigator.serviceWorker.register('sw.js');
+  const registration = await navigator.serviceWorker.register('sw.js');
+  offerUpdates(registration);
+}
+
+// A new build (a new model, say) waits until no page of the old one is open (sw.js), and a reload
+// alone does not end that wait. So a page that sees it waiting offers to switch: the new worker
+// takes over and the page reloads into the new build.
+const updateBox = document.getElementById('update');
+function offerUpdates(registration) {
+  const offer = () => {
+    // No controller: this is the site's first worker, which takes the page over by itself.
+    if (registration.waiting && navigator.serviceWorker.controller) updateBox.hidden = false;
+  };
+  registration.addEventListener('updatefound', () => {
+    const worker = registration.installing;
+    worker?.addEventListener('statechange', () => { if (worker.state === 'installed') offer(); });
+  });
+  offer();
+  document.getElementById('update-reload').addEventListener('click', () => {
+    if (!registration.waiting) {  // another page of the site switched already
+      location.reload();
+      return;
+    }
+    navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true });
+    registration.waiting.postMessage('take-over');
+  });
 }
 registerServiceWorker().catch((err) => console.warn(`offline mode unavailable: ${err.message}`));
