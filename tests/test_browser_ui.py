@@ -307,8 +307,11 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         page.evaluate("decodeGate.waiting.shift()()")
         wait_until(page, f"{cards} === 1 && decodeGate.waiting.length === 1")  # the next one only
         assert page.evaluate(progress) == [False, 1, 5, "Reading photos: 1 of 5"]
-        page.click("#batch-stop")
+        page.focus("#batch-stop")
+        page.keyboard.press("Enter")
         assert page.evaluate(progress)[0] is True
+        # The button pressed hid itself: the keyboard's focus moves to the photo picker.
+        assert page.evaluate("document.activeElement.id") == "file-input"
         page.set_input_files("#file-input", [str(p) for p in paths[:2]])  # after a stop: a run of their own
         assert page.evaluate(progress) == [False, 0, 2, "Reading photos: 0 of 2"]
         page.wait_for_timeout(300)
@@ -334,7 +337,9 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         # "Clear results" during a run ends it: the photo being read shows no card, no other starts.
         page.set_input_files("#file-input", [str(p) for p in paths[:3]])
         wait_until(page, "decodeGate.waiting.length === 1")
-        page.click("#clear-results")
+        page.focus("#clear-results")
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "file-input"
         page.evaluate("decodeGate.waiting.shift()()")
         wait_until(page, "document.getElementById('batch').hidden")
         page.wait_for_timeout(300)

@@ -86,7 +86,18 @@ function endRun(how) {
   showProgress();
 }
 
-document.getElementById('batch-stop').addEventListener('click', () => endRun('stopped'));
+// Stop and "Clear results" hide themselves: the keyboard's focus would be left nowhere, so it moves
+// to the photo picker, where the next thing to do begins.
+function onClickHidingItself(id, action) {
+  const button = document.getElementById(id);
+  button.addEventListener('click', () => {
+    const focused = document.activeElement === button;
+    action();
+    if (focused) fileInput.focus();
+  });
+}
+
+onClickHidingItself('batch-stop', () => endRun('stopped'));
 
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
 async function classifyFile(file) {
@@ -183,7 +194,7 @@ document.getElementById('save-csv').addEventListener('click', () => {
   // system's code page, and a Korean file name would come out garbled.
   saveFile(new Blob(['\ufeff', csv], { type: 'text/csv' }), 'facemood-results.csv');
 });
-document.getElementById('clear-results').addEventListener('click', () => {
+onClickHidingItself('clear-results', () => {
   clears += 1;
   endRun('cleared');
   clearResults();
