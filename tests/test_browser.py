@@ -295,6 +295,7 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     card = page.wait_for_selector("article.result")
     assert card.get_attribute("data-faces") == "0"
     assert "No face found" in card.inner_text()
+    assert page.text_content("#results-announce").startswith("wall.png: No face found in this photo.")
     assert page.text_content("#results-summary") == "Photos read: 1 · faces: 0"
     # The file cannot be read again (moved or deleted since it was picked): the page says so and the
     # button stays, to try again.

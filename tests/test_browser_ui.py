@@ -503,6 +503,11 @@ def test_group_photo_faces_can_be_focused_and_phone_layout_fits(site, browser, t
         page.set_input_files("#file-input", str(path))
         card = page.wait_for_selector("article.result")
         assert card.get_attribute("data-faces") == "2"
+        # A screen reader hears one line for the photo, not the card with its bars.
+        assert page.get_attribute("#results", "aria-live") is None
+        labels = page.evaluate("[...document.querySelectorAll('section.face')].map((s) => s.dataset.label)")
+        assert page.text_content("#results-announce") == f"group.png: faces found: {labels[0]}, {labels[1]}"
+        assert page.get_attribute("#results-announce", "aria-live") == "polite"
         # Numbered as people read the photo: face 1 is the one on the left.
         lefts = page.evaluate("[...document.querySelectorAll('.face-box')].map((b) => parseFloat(b.style.left))")
         assert lefts[0] < 25 < 50 < lefts[1]

@@ -8,6 +8,7 @@ const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
 const resultsActions = document.getElementById('results-actions');
 const summaryEl = document.getElementById('results-summary');
+const announceEl = document.getElementById('results-announce');
 const shown = [];  // what is on screen, so a language switch can draw it again
 let status = { key: 'loading', params: {}, kind: 'info' };
 
@@ -206,6 +207,13 @@ function show(entry) {
   resultsEl.prepend(draw(entry));
   resultsActions.hidden = false;
   summarize();
+  if (entry.result) announce(entry);  // an error card is an alert of its own
+}
+
+// What a screen reader says of a new result: the photo's name and its faces' expressions.
+function announce({ name, result }) {
+  const labels = result.faces.map((face) => face.label);
+  announceEl.textContent = labels.length ? t('announce_faces', { name, labels }) : `${name}: ${t('no_face')}`;
 }
 
 // The photos classified so far, first given first: [{name, result}] (photos that failed are left out).
