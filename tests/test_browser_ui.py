@@ -63,6 +63,7 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         start_camera(page, site)
         assert page.get_attribute("#camera-video", "playsinline") is not None
         assert page.evaluate("document.getElementById('camera-video').muted")
+        wait_until(page, "document.getElementById('camera-announce').textContent !== ''")  # held for a second
         page.evaluate("""() => { window.__said = 0; new MutationObserver(() => { window.__said += 1; })
             .observe(document.getElementById('camera-announce'), { childList: true, characterData: true, subtree: true }); }""")
         page.wait_for_timeout(1200)  # the frame rate counts the last second: a full one for the picture
@@ -206,6 +207,38 @@ def test_a_camera_that_goes_away_stops_with_a_message_and_a_restart_starts_clean
         assert log.errors == []
     finally:
         browser.close()
+
+
+def test_live_words_for_screen_readers_change_only_once_a_reading_holds(site, browser):
+    """Frames that flip between two expressions, or lose the face for a frame, change nothing that
+    is said; a reading that holds for a second is said."""
+    with ready_page(browser, site) as page:
+        said = page.evaluate("""async () => {
+            const { drawLive } = await import('./assets/js/ui.js');
+            await (await import('./assets/js/i18n.js')).loadLanguage('en');  // these modules' own copy
+            const canvas = document.createElement('canvas');
+            const list = document.createElement('ul');
+            const announce = document.createElement('p');
+            const video = { videoWidth: 64, videoHeight: 48 };
+            const face = (label) => ({ box: [8, 8, 24, 24], keypoints: [], label, scores: { [label]: 1 } });
+            const frames = [[face('happy')], [face('sad')], [], [face('happy')]];
+            const said = [];
+            const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+            for (let i = 0; i < 30; i++) {  // 1.5 s of flickering frames
+                drawLive(canvas, list, video, { faces: frames[i % frames.length] }, facemood.metadata.labels, announce);
+                said.push(announce.textContent);
+                await sleep(50);
+            }
+            for (let i = 0; i < 24; i++) {  // 1.2 s of one reading
+                drawLive(canvas, list, video, { faces: [face('sad')] }, facemood.metadata.labels, announce);
+                said.push(announce.textContent);
+                await sleep(50);
+            }
+            return said;
+        }""")
+        assert set(said[:30]) == {""}
+        assert said[-1] == "Face 1: sad" and said[30:36] == [""] * 6
+        assert page.log.errors == []
 
 
 def test_expression_timeline_averages_frames_and_leaves_faceless_time_empty(site, browser):

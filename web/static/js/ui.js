@@ -261,9 +261,15 @@ function drawFaces(ctx, faces, labels, scale = 1) {
   });
 }
 
+// A live reading is said only once it has held this long: near a boundary between two classes, or
+// with a face lost for a frame, the words would otherwise change several times a second.
+const SAY_AFTER_MS = 1000;
+let heard = { said: '', since: 0 };
+
 // Live camera: boxes and labels on a canvas over the video, and the faces listed in words.
 // `announce`: an element screen readers read out when it changes, given the faces' expressions
-// only when they change (the list itself changes with every frame's percentages).
+// only when they change and have held for SAY_AFTER_MS (the list itself changes with every
+// frame's percentages).
 export function drawLive(canvas, list, video, result, labels, announce = null) {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
@@ -271,7 +277,9 @@ export function drawLive(canvas, list, video, result, labels, announce = null) {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   list.replaceChildren(...drawFaces(ctx, result.faces, labels).map((text) => el('li', null, text)));
   const said = result.faces.map((face, i) => `${t('face_n', { n: i + 1 })}: ${labelText(face.label)}`).join(', ');
-  if (announce && announce.textContent !== said) announce.textContent = said;
+  const now = performance.now();
+  if (said !== heard.said) heard = { said, since: now };
+  if (announce && announce.textContent !== said && now - heard.since >= SAY_AFTER_MS) announce.textContent = said;
 }
 
 // A saved photo's longer side at most: a phone's 48-megapixel photo would otherwise need a canvas
