@@ -103,6 +103,31 @@ def test_scaled_down_photos_keep_their_size(page, tmp_path, size):
     assert result["faces"] == []
 
 
+def test_a_photo_too_large_to_scale_down_says_so_in_the_pages_language(page, tmp_path):
+    """The browser cannot scale a huge photo down (out of memory): its card says that, in words each
+    language translates, not the browser's own English message."""
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (2100, 100), (90, 100, 110)).save(path)
+    page.evaluate("""() => { const original = window.createImageBitmap;
+        window.createImageBitmap = (source, options) => (options?.resizeWidth
+            ? Promise.reject(new DOMException('The ImageBitmap could not be allocated.', 'InvalidStateError'))
+            : original(source, options)); }""")
+    page.set_input_files("#file-input", str(path))
+    card = page.wait_for_selector("article.result.error")
+    assert card.inner_text() == "wide.png: this browser could not scale down this 2100×100 photo (too large for its memory)"
+
+
+def test_a_labelled_photo_the_browser_cannot_encode_says_so(page, tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(astronaut()).save(path)
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("article.result[data-faces='1']")
+    page.evaluate("() => { HTMLCanvasElement.prototype.toBlob = function (callback) { callback(null); }; }")
+    page.click("article.result button.save-image")
+    wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
+    assert page.text_content("#status") == "The image could not be saved: this browser could not make an image file of it"
+
+
 def test_a_file_of_no_known_type_gets_a_message_of_its_own(page):
     """Not "cannot decode this file" pieced together from English: a message each language translates."""
     code = page.evaluate("""() => facemood.classify(new File(['plain text'], 'notes')).then(() => null, (e) => e.code)""")

@@ -53,6 +53,8 @@ async function fromBlob(blob) {
     const smaller = await createImageBitmap(bitmap, {
       resizeWidth: Math.max(1, Math.round(width * scale)), resizeHeight: Math.max(1, Math.round(height * scale)),
       resizeQuality: 'high',
+    }).catch((err) => {  // out of memory, most likely
+      throw new CodedError('cannot_scale_down', { width, height }, `could not scale down a ${width}x${height} photo: ${err.message}`);
     }).finally(() => bitmap.close());
     // Each axis its own scale: rounding makes them differ a little, and one for both would give a
     // 5184x3456 photo's height as 3455.

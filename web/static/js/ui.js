@@ -2,7 +2,7 @@
 // textContent, never as HTML, so labels and file names can hold anything.
 import { labelledName, saveFile } from './export.js';
 import { labelText, t } from './i18n.js';
-import { shownMessage } from './errors.js';
+import { CodedError, shownMessage } from './errors.js';
 
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
@@ -299,6 +299,6 @@ export async function labelledImage(source, result, labels, type) {
   drawFaces(ctx, result.faces, labels, scale);
   const kind = type === 'image/jpeg' ? 'image/jpeg' : 'image/png';
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, kind, 0.92));
-  if (!blob) throw new Error('the browser could not encode the image');
+  if (!blob) throw new CodedError('cannot_encode', {}, 'the browser could not encode the image');
   return blob;
 }
