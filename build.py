@@ -37,6 +37,9 @@ def main(argv=None):
 
     try:
         args.run(args)
+    except StoppedEarly as e:
+        print(str(e), file=sys.stderr)
+        return 130
     except (FacemoodError, OSError) as e:  # OSError: an unwritable folder, a full disk, ...
         if args.debug:
             traceback.print_exc()
@@ -46,6 +49,11 @@ def main(argv=None):
         print("interrupted; outputs were left as they were before this run", file=sys.stderr)
         return 130
     return 0
+
+
+class StoppedEarly(Exception):
+    """Ctrl-C ended a step that kept what it had done (training's best epoch): the steps after it do
+    not run, and the message says what was written."""
 
 
 def _one_line(error):
@@ -64,6 +72,7 @@ def run_train(args):
     metadata = train(args.data, args.model_dir, _train_config(args), progress=not args.quiet,
                      resume=getattr(args, "resume", False))
     _summary("trained", metadata, args.model_dir, started)
+    return metadata
 
 
 def run_convert(args):
@@ -110,9 +119,22 @@ def run_site(args):
 
 
 def run_all(args):
-    run_train(args)
-    run_convert(args)
-    run_site(args)
+    from web.render import check_can_render
+
+    check_can_render(args.out)  # now, not after hours of training
+    if run_train(args)["training"]["interrupted"]:
+        raise StoppedEarly(f"interrupted: the best epoch so far was saved to {args.model_dir}; "
+                           f"it was not converted and the site in {args.out} was left as it was")
+    try:
+        run_convert(args)
+    except KeyboardInterrupt:
+        raise StoppedEarly(f"interrupted: {args.model_dir} holds the newly trained model, not converted; "
+                           f"the site in {args.out} was left as it was") from None
+    try:
+        run_site(args)
+    except KeyboardInterrupt:
+        raise StoppedEarly(f"interrupted: {args.model_dir} holds the newly trained and converted model; "
+                           f"the site in {args.out} was left as it was") from None
 
 
 def run_compare(args):

@@ -4,18 +4,39 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import FacemoodError
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What every earlier output of one kind holds: a file, with `text` in it when given. A file
+    name alone is not enough where other tools write the same one (index.html, metadata.json)."""
+    file: str
+    text: str = ""
+
+    def found_in(self, folder):
+        path = folder / self.file
+        if not path.is_file():
+            return False
+        try:
+            return self.text in path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+
+    def __str__(self):
+        return f"{self.file} written by facemood" if self.text else self.file
 
 
 @contextlib.contextmanager
 def atomic_dir(target, marker=None):
     """Yield an empty temporary folder beside `target`; on success swap it into place.
 
-    `marker`: a file every earlier output of the caller's kind holds ("metadata.json" for a model
-    folder, "index.html" for the site). An existing `target` is replaced only when it is an empty
-    folder or holds that file, so a mistyped --out never deletes an unrelated folder.
+    `marker`: a Marker (or a file name) every earlier output of the caller's kind holds. An
+    existing `target` is replaced only when it is an empty folder or holds it, so a mistyped --out
+    never deletes an unrelated folder.
     On any exception the temporary folder is removed and `target` is left untouched.
     The swap is two renames (old -> backup, new -> target), each atomic on one file system.
     """
@@ -43,7 +64,8 @@ def check_replaceable(target, marker):
     here = Path.cwd().resolve()
     if target.resolve() in (here, *here.parents):
         raise FacemoodError(f"{target}: is the current folder or holds it; give an output folder of its own")
-    if marker and (target / marker).is_file():
+    marker = Marker(marker) if isinstance(marker, str) else marker
+    if marker and marker.found_in(target):
         return
     if any(target.iterdir()):
         what = f"holds no {marker}" if marker else "is not empty"

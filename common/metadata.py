@@ -1,11 +1,13 @@
 """The model's metadata.json: the one description of what the model expects, read by every step."""
 from pathlib import Path
 
-from common.atomic import read_json
+from common.atomic import Marker, read_json
 from common.errors import FacemoodError
 
 FORMAT = "facemood-model"
 VERSION = 1
+# How a model folder is recognised before it is replaced: another tool's metadata.json is not one.
+MODEL_MARKER = Marker("metadata.json", f'"format": "{FORMAT}"')
 
 
 def load_metadata(model_dir):

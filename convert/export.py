@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, read_json
+from common.metadata import MODEL_MARKER
 from common.errors import FacemoodError
 from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
 from convert.graph_model import MAX_SMOOTHING, GraphModel, page_input, page_probabilities
@@ -90,7 +91,7 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     if min_recall is not None:
         _set_class_bias(model, metadata, min_recall, dataset, progress)
     shipped_network(model, metadata)
-    with atomic_dir(model_dir, marker="metadata.json") as tmp:
+    with atomic_dir(model_dir, marker=MODEL_MARKER) as tmp:
         for item in model_dir.iterdir():  # everything but the old shards carries over (report/ too)
             if item.name == TFJS_DIR:
                 continue

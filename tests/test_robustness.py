@@ -86,6 +86,32 @@ def test_atomic_dir_refuses_to_replace_what_is_not_an_earlier_output(tmp_path, m
     assert _tree(tmp_path) == before  # nothing changed, no temporary folder left
 
 
+def test_an_index_html_or_metadata_json_of_another_tool_is_not_an_earlier_output(tmp_path):
+    """A blog's folder has an index.html and a model exported by another tool a metadata.json; only
+    folders facemood wrote are replaced: a site by its service worker's cache name, a model folder by
+    its metadata's format."""
+    from common.metadata import MODEL_MARKER
+    from web.render import SITE_MARKER
+
+    blog, other_model = tmp_path / "blog", tmp_path / "exported"
+    blog.mkdir()
+    (blog / "index.html").write_text("<h1>my blog</h1>")
+    (blog / "sw.js").write_text("self.addEventListener('fetch', () => {});")
+    other_model.mkdir()
+    (other_model / "metadata.json").write_text('{"format": "another-tool", "labels": ["a", "b"]}')
+    (other_model / "weights.bin").write_bytes(b"weights")
+    before = _tree(tmp_path)
+    for target, marker, what in ((blog, SITE_MARKER, "sw.js"), (other_model, MODEL_MARKER, "metadata.json")):
+        with pytest.raises(FacemoodError, match=f"holds no {what} written by facemood"):
+            with atomic_dir(target, marker=marker) as tmp:
+                (tmp / "new").write_text("new output")
+    assert _tree(tmp_path) == before
+    (other_model / "metadata.json").write_text('{\n  "format": "facemood-model",\n  "labels": ["a", "b"]\n}')
+    with atomic_dir(other_model, marker=MODEL_MARKER) as tmp:  # now an earlier model of facemood's
+        (tmp / "metadata.json").write_text("new")
+    assert [p.name for p in other_model.iterdir()] == ["metadata.json"]
+
+
 def test_atomic_dir_refuses_the_current_folder(tmp_path, monkeypatch):
     (tmp_path / "index.html").write_text("an earlier site, but also where the user stands")
     monkeypatch.chdir(tmp_path)
@@ -172,14 +198,18 @@ def test_training_failure_leaves_the_model_folder_untouched(tmp_path, monkeypatc
         training.train(data, model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8, input_size=48),
                        progress=False)
     assert sorted(p.name for p in model_dir.iterdir()) == before
-    assert (model_dir / "metadata.json").read_text() == "{}"
+    assert (model_dir / "metadata.json").read_text() == STUB_METADATA
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "model", "stub"]
+
+
+# An earlier model folder's metadata as facemood writes it (only its format is read here).
+STUB_METADATA = '{\n  "format": "facemood-model"\n}\n'
 
 
 def faces_model_stub(tmp_path):
     stub = tmp_path / "stub"
     stub.mkdir()
-    (stub / "metadata.json").write_text("{}")
+    (stub / "metadata.json").write_text(STUB_METADATA)
     (stub / "model.h5").write_bytes(b"previous model")
     return stub
 
@@ -406,3 +436,46 @@ def test_a_folder_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
     assert err[-1].startswith("error: /proc/facemood") and "Traceback" not in "\n".join(err)
     assert build.main(["--debug", "site", "--model-dir", str(SHIPPED_MODEL), "--out", "/proc/facemood/dist"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_all_refuses_a_site_folder_it_may_not_replace_before_training(tmp_path, capsys):
+    """`all` checks its --out first: a folder of another site is refused before hours of training
+    would replace the model, not after."""
+    import build
+
+    blog, model_dir = tmp_path / "blog", tmp_path / "model"
+    blog.mkdir()
+    (blog / "index.html").write_text("<h1>my blog</h1>")
+    code = build.main(["all", "--data", str(tmp_path / "nowhere"), "--model-dir", str(model_dir), "--out", str(blog)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "not replacing this folder" in err[-1] and "nowhere" not in err[-1]
+    assert [p.name for p in blog.iterdir()] == ["index.html"] and not model_dir.exists()
+
+
+@pytest.mark.parametrize("stop_in, said", [
+    ("train", "the best epoch so far was saved to"),
+    ("convert", "holds the newly trained model, not converted"),
+    ("site", "holds the newly trained and converted model"),
+])
+def test_all_interrupted_runs_no_later_step_and_says_what_was_written(tmp_path, capsys, monkeypatch, stop_in, said):
+    """Ctrl-C during training keeps the best epoch (train returns normally, marked interrupted);
+    `all` must then not convert it and replace the site, and no interruption may claim that nothing
+    changed once the model folder was replaced."""
+    import build
+
+    steps = []
+
+    def step(name):
+        def run(args):
+            steps.append(name)
+            if name == stop_in and name != "train":
+                raise KeyboardInterrupt
+            return {"training": {"interrupted": stop_in == "train"}} if name == "train" else None
+        return run
+
+    for name in ("train", "convert", "site"):
+        monkeypatch.setattr(build, f"run_{name}", step(name))
+    code = build.main(["all", "--data", "d", "--model-dir", str(tmp_path / "model"), "--out", str(tmp_path / "dist")])
+    err = capsys.readouterr().err.strip()
+    assert code == 130 and said in err and "left as it was" in err and "\n" not in err
+    assert steps == ["train", "convert", "site"][:["train", "convert", "site"].index(stop_in) + 1]

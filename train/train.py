@@ -15,7 +15,7 @@ import numpy as np
 from common.atomic import atomic_dir, atomic_write_json, check_replaceable
 from common import metadata as metadata_format
 from common.errors import FacemoodError
-from common.metadata import load_metadata
+from common.metadata import MODEL_MARKER, load_metadata
 from train.config import DEFAULT_SEED, TrainConfig, check_numbers
 from train.data import load_dataset
 from train.distillation import TemperatureDistillation, averaged, label_accuracy, mixed_targets, packed_targets
@@ -26,7 +26,6 @@ from train.model import PREPROCESSING, build_model
 from train.plots import plot_confusion, plot_learning_curves
 
 MODEL_FILE = "model.h5"
-MODEL_MARKER = "metadata.json"  # every model folder holds one: only such a folder is replaced
 
 
 def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False, callbacks=(), dataset=None):

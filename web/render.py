@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from common.atomic import atomic_dir, read_json
+from common.atomic import Marker, atomic_dir, check_replaceable, read_json
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 I18N = Path(__file__).resolve().parent / "i18n"
+# How an earlier site is recognised before it is replaced: its service worker's cache name (every
+# build since the site had one; another site may well have an index.html).
+SITE_MARKER = Marker("sw.js", "const CACHE = 'facemood-")
 NODE_MODULES = ROOT / "node_modules" / "@tensorflow"
 # The browser runtime the page loads: one script with tfjs-core, the graph-model loader (only the
 # ops the site's models use) and the WASM backend, bundled from node_modules at every render
@@ -64,6 +67,13 @@ CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-s
 MODEL_PLOTS = ["learning_curves.png", "confusion_matrix.png"]
 
 
+def check_can_render(out):
+    """What render_site would refuse for lack of anything but a model, checked before the steps
+    that make the model: `out` is not another folder, and the browser runtime is installed."""
+    check_replaceable(Path(out), SITE_MARKER)
+    _vendored_files()
+
+
 def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
     """Write the site for the model in `model_dir` to `out` (replaced as a whole). Returns `out`.
 
@@ -82,7 +92,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
     compared = comparison_context(comparison) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
-    with atomic_dir(out, marker="index.html") as tmp:
+    with atomic_dir(out, marker=SITE_MARKER) as tmp:
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
         if compared:
