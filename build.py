@@ -114,7 +114,8 @@ def run_site(args):
     from web.render import render_site
 
     started = time.time()
-    out = render_site(args.model_dir, args.out, getattr(args, "comparison", DEFAULT_COMPARISON))
+    named = getattr(args, "comparison", None)  # `all` has no --comparison: the default file, if any
+    out = render_site(args.model_dir, args.out, named or DEFAULT_COMPARISON, comparison_required=named is not None)
     print(f"site written to {out} in {time.time() - started:.1f} s; serve it with `build.py serve`")
 
 
@@ -248,8 +249,9 @@ def _parser():
     site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
     _add_model_dir(site_p)
     site_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="output folder, replaced atomically")
-    site_p.add_argument("--comparison", type=Path, default=DEFAULT_COMPARISON,
-                        help="results of `build.py compare`, shown on compare.html when the file exists")
+    site_p.add_argument("--comparison", type=Path, default=None,
+                        help="results of `build.py compare`, shown on compare.html (default: "
+                             "bench/results/compare.json, when it exists)")
 
     all_p = command("all", run_all, "Train, convert and render the site.")
     _add_data(all_p, required=True)

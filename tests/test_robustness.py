@@ -479,3 +479,22 @@ def test_all_interrupted_runs_no_later_step_and_says_what_was_written(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert code == 130 and said in err and "left as it was" in err and "\n" not in err
     assert steps == ["train", "convert", "site"][:["train", "convert", "site"].index(stop_in) + 1]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.json", "comparison results not found"),
+    (lambda d: (d / "list.json").write_text("[1, 2]") and d / "list.json", "not the compare.json of `build.py compare`"),
+    (lambda d: (d / "row.json").write_text('{"rows": {"a": {"backbone": "a"}}}') and d / "row.json",
+     "not the compare.json of `build.py compare`"),
+])
+def test_a_comparison_named_that_is_missing_or_not_one_is_a_one_line_error(tmp_path, capsys, make, message):
+    """`site --comparison FILE` names a file: a mistyped path or another JSON file is said, not
+    skipped in silence or ended in a traceback."""
+    import build
+    from conftest import SHIPPED_MODEL
+
+    path = make(tmp_path)
+    code = build.main(["site", "--model-dir", str(SHIPPED_MODEL), "--out", str(tmp_path / "dist"), "--comparison", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith(f"error: {path}: {message}") and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "dist").exists()

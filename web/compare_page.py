@@ -7,24 +7,32 @@ import math
 from pathlib import Path
 
 from common.atomic import read_json
+from common.errors import FacemoodError
 
 DEFAULT_COMPARISON = Path(__file__).resolve().parent.parent / "bench" / "results" / "compare.json"
 CHART = {"width": 640, "height": 360, "left": 56, "right": 20, "top": 16, "bottom": 44}
 
 
-def comparison_context(path):
-    """Template context for compare.html, or None when there is no comparison to show."""
+def comparison_context(path, required=False):
+    """Template context for compare.html, or None when there is no comparison to show. `required`
+    (a file the user named): a missing file is an error, not a site without the page."""
     path = Path(path)
     if not path.is_file():
+        if required:
+            raise FacemoodError(f"{path}: comparison results not found (the compare.json of `build.py compare`)")
         return None
     results = read_json(path, "comparison results")
-    rows = [_row(r) for r in results.get("rows", {}).values()]
-    if not rows:
-        return None
-    rows.sort(key=lambda r: -(r["sort"]["val_accuracy"] if r["ok"] else -1))
-    return {"comparison": {"rows": rows, "settings": results["settings"], "command": results.get("command", ""),
-                           "data": results.get("data", {}).get("name", "?"),
-                           "chart": _chart([r for r in rows if r["ok"] and r["sort"]["load_ms"] is not None])}}
+    try:
+        rows = [_row(r) for r in results.get("rows", {}).values()]
+        if not rows:
+            return None
+        rows.sort(key=lambda r: -(r["sort"]["val_accuracy"] if r["ok"] else -1))
+        return {"comparison": {"rows": rows, "settings": results["settings"], "command": results.get("command", ""),
+                               "data": results.get("data", {}).get("name", "?"),
+                               "chart": _chart([r for r in rows if r["ok"] and r["sort"]["load_ms"] is not None])}}
+    except (AttributeError, KeyError, TypeError) as e:  # another JSON file, or one cut short
+        raise FacemoodError(f"{path}: not the compare.json of `build.py compare` "
+                            f"({type(e).__name__}: {e})") from None
 
 
 def _row(r):

@@ -74,10 +74,11 @@ def check_can_render(out):
     _vendored_files()
 
 
-def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
+def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_required=False):
     """Write the site for the model in `model_dir` to `out` (replaced as a whole). Returns `out`.
 
-    `comparison`: a compare.json from `build.py compare`; when it exists the site gets compare.html.
+    `comparison`: a compare.json from `build.py compare`; when it exists the site gets compare.html
+    (and with `comparison_required`, a file the user named, it must exist).
     """
     model_dir, out = Path(model_dir), Path(out)
     metadata = load_metadata(model_dir)
@@ -89,7 +90,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON):
     metrics = read_json(model_dir / "metrics.json", "model metrics")
     context = _context(metadata, metrics, runtime)
     context["deduplicated"] = _deduplicated(model_dir / "report" / "report.json", metadata)
-    compared = comparison_context(comparison) if comparison else None
+    compared = comparison_context(comparison, comparison_required) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
     with atomic_dir(out, marker=SITE_MARKER) as tmp:
