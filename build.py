@@ -15,6 +15,7 @@ Each sub-command wires one step and holds no logic of its own:
 Run `build.py <command> --help` for the options of each.
 """
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -35,6 +36,7 @@ def main(argv=None):
         return 2
     from common.errors import FacemoodError
 
+    _interrupt_on_termination()
     try:
         args.run(args)
     except StoppedEarly as e:
@@ -49,6 +51,16 @@ def main(argv=None):
         print("interrupted; outputs were left as they were before this run", file=sys.stderr)
         return 130
     return 0
+
+
+def _interrupt_on_termination():
+    """A run ended by `kill`, `timeout` or a closed terminal unwinds as Ctrl-C does, so no half-written
+    temporary folder is left beside an output (Python's default for these signals ends the process
+    where it stands)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    for termination in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(termination, interrupt)
 
 
 class StoppedEarly(Exception):

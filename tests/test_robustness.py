@@ -498,3 +498,29 @@ def test_a_comparison_named_that_is_missing_or_not_one_is_a_one_line_error(tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith(f"error: {path}: {message}") and "Traceback" not in "\n".join(err)
     assert not (tmp_path / "dist").exists()
+
+
+def test_a_run_ended_by_sigterm_leaves_no_half_written_folder(tmp_path):
+    """`timeout`, `kill` or a cancelled job sends SIGTERM: the site being written is removed, the
+    earlier one stays, and the exit is Ctrl-C's."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, SHIPPED_MODEL
+
+    dist = tmp_path / "dist"
+    command = [sys.executable, str(ROOT / "build.py"), "site", "--model-dir", str(SHIPPED_MODEL), "--out", str(dist)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    before = _tree(dist)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".dist.new-*/*")):  # the new site is being written
+        assert process.poll() is None and time.monotonic() < deadline, "the site was written before it could be stopped"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
+    assert _tree(dist) == before
