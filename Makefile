@@ -36,7 +36,7 @@ setup: $(VENV)/.site node_modules/.installed  ## light install: enough to render
 setup-ml: $(VENV)/.ml node_modules/.installed  ## full install: training, conversion, tests
 
 site: setup  ## render dist/ from the shipped model (no TensorFlow needed)
-	$(PY) build.py site --model-dir $(MODEL) --out $(OUT)
+	$(PY) build.py site --model-dir $(MODEL) --out $(OUT) $(ARGS)
 
 serve: site  ## build the site, then serve it on http://127.0.0.1:$(PORT)/, cross-origin isolated (ISOLATE=0: without the headers)
 	$(PY) build.py serve --dir $(OUT) --port $(PORT) $(if $(filter 0,$(ISOLATE)),--no-isolate)
@@ -65,11 +65,11 @@ train: setup-ml  ## train on DATA=... into MODEL (default models/default)
 	$(PY) build.py train --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 convert: setup-ml  ## convert MODEL to quantized TF.js shards (DATA=... also measures quantized accuracy)
-	$(PY) build.py convert --model-dir $(MODEL) --quantize $(QUANTIZE) $(if $(DATA),--data $(DATA))
+	$(PY) build.py convert --model-dir $(MODEL) --quantize $(QUANTIZE) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 evaluate: setup-ml  ## report MODEL's accuracy on DATA=... (float, shipped, de-duplicated) into MODEL/report/
 	@test -n "$(DATA)" || { echo "error: give the data set: make evaluate DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) build.py evaluate --data $(DATA) --model-dir $(MODEL)
+	$(PY) build.py evaluate --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 all: setup-ml  ## train, convert and render the site from DATA=...
 	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
