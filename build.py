@@ -117,7 +117,7 @@ def run_evaluate(args):
     from convert.evaluate import REPORT_DIR, evaluate
 
     report = evaluate(args.model_dir, args.data, progress=not args.quiet)
-    print((args.model_dir / REPORT_DIR / "report.md").read_text())
+    print((args.model_dir / REPORT_DIR / "report.md").read_text(encoding="utf-8"))
     print(f"report written to {args.model_dir / REPORT_DIR}")
     return report
 
@@ -159,7 +159,7 @@ def run_compare(args):
         weights=args.weights, seed=args.seed, browser_runs=args.browser_runs, work_dir=args.work_dir,
         out_dir=args.out, redo=args.redo, remeasure=args.remeasure)
     results = compare(settings, progress=not args.quiet)
-    print((settings.out_dir / "compare.md").read_text())
+    print((settings.out_dir / "compare.md").read_text(encoding="utf-8"))
     failed = [r["backbone"] for r in results["rows"].values() if "error" in r]
     print(f"results in {settings.out_dir}/compare.{{json,md,png}}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))

@@ -117,7 +117,7 @@ def read_json(path, what="file"):
     """Read a JSON file, turning a missing or malformed file into a one-line FacemoodError."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FacemoodError(f"{path}: {what} not found") from None
     except (OSError, ValueError) as e:

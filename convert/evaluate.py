@@ -81,7 +81,7 @@ def evaluate(model_dir, data, progress=True):
         }
     with atomic_dir(model_dir / REPORT_DIR, marker="report.json") as tmp:
         atomic_write_json(tmp / "report.json", report)
-        (tmp / "report.md").write_text(_markdown(report, labels))
+        (tmp / "report.md").write_text(_markdown(report, labels), encoding="utf-8")
         last = "test" if "test" in report["splits"] else "val"
         plot_confusion(report["splits"][last]["quantized"]["confusion"], labels, tmp / "confusion_matrix.png",
                        f"Confusion matrix ({last} split, as shipped)")

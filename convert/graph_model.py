@@ -28,7 +28,7 @@ class GraphModel:
         """`spec`: a model.json dict to run instead of the folder's own (its shards still read there)."""
         tfjs_dir = Path(tfjs_dir)
         try:
-            spec = spec or json.loads((tfjs_dir / "model.json").read_text())
+            spec = spec or json.loads((tfjs_dir / "model.json").read_text(encoding="utf-8"))
             self.weights = read_weights(spec["weightsManifest"], str(tfjs_dir), flatten=True)
         except (OSError, ValueError, KeyError) as e:
             raise FacemoodError(f"{tfjs_dir}: cannot read TF.js graph model ({e})") from None

@@ -524,3 +524,19 @@ def test_a_run_ended_by_sigterm_leaves_no_half_written_folder(tmp_path):
     assert process.returncode == 130 and "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
     assert _tree(dist) == before
+
+
+def test_the_site_builds_where_the_system_encoding_is_not_utf8(tmp_path):
+    """A system whose default encoding is ASCII (LC_ALL=C without Python's UTF-8 mode; Windows has
+    another): the language files and pages are read and written as UTF-8 all the same."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SHIPPED_MODEL
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "site", "--model-dir", str(SHIPPED_MODEL),
+                             "--out", str(tmp_path / "dist")], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "한국어" in (tmp_path / "dist" / "index.html").read_text(encoding="utf-8")

@@ -50,7 +50,7 @@ def read_faceres(model_json):
     """FaceRes' weights by name, checked to hold every convolution of a width-1.0 MobileNet."""
     model_json = Path(model_json)
     try:
-        spec = json.loads(model_json.read_text())
+        spec = json.loads(model_json.read_text(encoding="utf-8"))
         weights = read_weights(spec["weightsManifest"], str(model_json.parent), flatten=True)
     except (OSError, ValueError, KeyError) as e:
         raise FacemoodError(f"{model_json}: cannot read TF.js graph model ({e})") from None

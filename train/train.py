@@ -4,7 +4,6 @@ Story: load data -> build model -> fit with augmentation, class weights and earl
 evaluate on val/test -> write model.h5, metadata.json, metrics.json and plots, atomically.
 """
 import hashlib
-import json
 import sys
 import time
 from dataclasses import asdict, replace
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_dir, atomic_write_json, check_replaceable
+from common.atomic import atomic_dir, atomic_write_json, check_replaceable, read_json
 from common import metadata as metadata_format
 from common.errors import FacemoodError
 from common.metadata import MODEL_MARKER, load_metadata
@@ -122,7 +121,7 @@ def _earlier_runs(model_dir):
     path = Path(model_dir) / "metrics.json"
     if not path.exists():
         return []
-    metrics = json.loads(path.read_text())
+    metrics = read_json(path, "model metrics")
     return [*metrics.get("earlier_runs_history", []), metrics["history"]] if "history" in metrics else []
 
 

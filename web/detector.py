@@ -28,7 +28,7 @@ def write_detector(model_json, out_dir):
     and the input open to any size where the model has BlazeFace's form. Returns True when this
     rewritten version was written, False when the files were copied as they are."""
     model_json, out_dir = Path(model_json), Path(out_dir)
-    spec = json.loads(model_json.read_text())
+    spec = json.loads(model_json.read_text(encoding="utf-8"))
     groups = spec["weightsManifest"]
     if len(groups) != 1 or len(groups[0]["paths"]) != 1:
         return _copy_as_is(model_json, spec, out_dir)
@@ -57,7 +57,7 @@ def write_detector(model_json, out_dir):
         return _copy_as_is(model_json, spec, out_dir)
     if reshape_shapes is not None:
         _open_input(spec)
-    (out_dir / model_json.name).write_text(json.dumps(spec, separators=(",", ":")))
+    (out_dir / model_json.name).write_text(json.dumps(spec, separators=(",", ":")), encoding="utf-8")
     (out_dir / shard.name).write_bytes(b"".join(parts))
     return True
 

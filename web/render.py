@@ -95,9 +95,9 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_requir
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
     with atomic_dir(out, marker=SITE_MARKER) as tmp:
         for page in PAGES:
-            (tmp / page).write_text(env.get_template(page + ".j2").render(**context))
+            (tmp / page).write_text(env.get_template(page + ".j2").render(**context), encoding="utf-8")
         if compared:
-            (tmp / "compare.html").write_text(env.get_template("compare.html.j2").render(**context, **compared))
+            (tmp / "compare.html").write_text(env.get_template("compare.html.j2").render(**context, **compared), encoding="utf-8")
         shutil.copytree(STATIC, tmp / "assets")
         _bundle_page(tmp / "assets" / "js")
         shutil.copytree(I18N, tmp / "i18n")
@@ -112,7 +112,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_requir
         shutil.copytree(tfjs_dir, tmp / "model")
         for name in MODEL_PLOTS:
             shutil.copy2(model_dir / name, tmp / "model" / name)
-        (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True))
+        (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True), encoding="utf-8")
         _bundle_runtime(tmp / "vendor" / RUNTIME_BUNDLE, [tmp / "model" / "model.json",
                                                           *sorted((tmp / "detector").glob("*.json"))])
         _write_integrity(tmp, ["model", "detector"])
@@ -125,7 +125,7 @@ def _preloads(model_json, detector_json):
     """What the page gets with fetch(), as site paths: listed in <head> so the browser downloads all
     of it while it still parses the page and its scripts, instead of one file after another."""
     shards = [f"{folder}/{path}" for folder, spec in (("model", model_json), ("detector", detector_json))
-              for group in json.loads(spec.read_text())["weightsManifest"] for path in group["paths"]]
+              for group in json.loads(spec.read_text(encoding="utf-8"))["weightsManifest"] for path in group["paths"]]
     return ["integrity.json", f"vendor/{PRELOADED_WASM}", "model/model.json", "model/metadata.json",
             "detector/blazeface.json", *shards]
 
@@ -134,7 +134,7 @@ def _write_integrity(site, folders):
     """integrity.json: SHA-256 of every model file, checked by the page before it loads a model."""
     hashes = {path.relative_to(site).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
               for folder in folders for path in sorted((site / folder).iterdir()) if path.is_file()}
-    (site / "integrity.json").write_text(json.dumps(hashes, indent=1, sort_keys=True))
+    (site / "integrity.json").write_text(json.dumps(hashes, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def _write_service_worker(env, site):
@@ -152,7 +152,7 @@ def _write_service_worker(env, site):
     wasm = dict(zip(["plain", "simd", "threaded"], (f"vendor/{Path(p).name}" for p in RUNTIME_WASM)))
     (site / "sw.js").write_text(env.get_template("sw.js.j2").render(
         build_hash=digest.hexdigest()[:16], files_json=json.dumps([f for f in files if f not in optional], indent=2),
-        wasm_json=json.dumps(wasm), isolation_json=json.dumps(ISOLATION_HEADERS)))
+        wasm_json=json.dumps(wasm), isolation_json=json.dumps(ISOLATION_HEADERS)), encoding="utf-8")
 
 
 def _write_host_headers(site):
@@ -163,7 +163,7 @@ def _write_host_headers(site):
              "# cross-origin isolated, as `build.py serve` sends it, so the page can run on several threads.",
              "/*"]
     lines += [f"  {name}: {value}" for name, value in ISOLATION_HEADERS.items()]
-    (site / "_headers").write_text("\n".join(lines) + "\n")
+    (site / "_headers").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _check_shards(tfjs_dir, metadata):
@@ -297,7 +297,7 @@ def _context(metadata, metrics, runtime):
         "smoothing": metadata.get("inference", {}).get("smoothing"),
         "class_bias": metadata.get("inference", {}).get("class_bias"),
         "pct": lambda v: f"{v * 100:.1f} %",
-        "en": json.loads((I18N / "en.json").read_text()),
+        "en": json.loads((I18N / "en.json").read_text(encoding="utf-8")),
         "footer": {
             "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
