@@ -1,5 +1,6 @@
 """The built site in a real Chromium: TF.js loads, images get predictions, scores match Python."""
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -694,11 +695,10 @@ def deploy_while_open(page, site, new):
     return old_cache
 
 
-def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browser, tmp_path):
-    """The site is rebuilt, with another model setting and another webcam detector file, while a page
-    is open. That page goes on loading its own build's files, the webcam's detector included, which it
-    loads only now: its checksums describe those. The new build's worker waits, and takes over with
-    its own cache alone once the old page is closed."""
+@contextlib.contextmanager
+def old_build_served(tiny_build, browser, tmp_path):
+    """The tiny site served through a link a test can point at a new build, and a browser context
+    to visit it: (context, url, the link, the new build)."""
     from web.serve import start_server
 
     new = new_build(tiny_build, tmp_path)
@@ -707,6 +707,18 @@ def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browse
     server, url = start_server(site)
     context = browser.new_context()
     try:
+        yield context, url, site, new
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browser, tmp_path):
+    """The site is rebuilt, with another model setting and another webcam detector file, while a page
+    is open. That page goes on loading its own build's files, the webcam's detector included, which it
+    loads only now: its checksums describe those. The new build's worker waits, and takes over with
+    its own cache alone once the old page is closed."""
+    with old_build_served(tiny_build, browser, tmp_path) as (context, url, site, new):
         page = controlled_page(context, url)
         log = page.log
         old_cache = deploy_while_open(page, site, new)
@@ -724,23 +736,13 @@ def test_a_new_build_takes_over_once_the_old_pages_are_closed(tiny_build, browse
             page.reload()
         page.evaluate("facemood.ready.then(() => true)")
         assert page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]
-    finally:
-        context.close()
-        server.shutdown()
 
 
 def test_a_page_open_when_a_new_build_arrives_offers_to_reload_into_it(tiny_build, browser, tmp_path):
     """A reload alone leaves a page on the old build while the new one's worker waits; the page says
     a new version is ready, and its button switches to it: the new build's worker takes over, its
     cache alone is kept, and the page reloads into the new build (its model setting)."""
-    from web.serve import start_server
-
-    new = new_build(tiny_build, tmp_path)
-    site = tmp_path / "site"
-    site.symlink_to(tiny_build["dist"])
-    server, url = start_server(site)
-    context = browser.new_context()
-    try:
+    with old_build_served(tiny_build, browser, tmp_path) as (context, url, site, new):
         page = controlled_page(context, url)
         assert page.is_hidden("#update")
         old_cache = deploy_while_open(page, site, new)
@@ -758,9 +760,6 @@ def test_a_page_open_when_a_new_build_arrives_offers_to_reload_into_it(tiny_buil
         assert state["caches"] != [old_cache] and len(state["caches"]) == 1 and not state["waiting"]
         assert page.is_hidden("#update")
         assert page.log.errors == []
-    finally:
-        context.close()
-        server.shutdown()
 
 
 # An init script: every Content-Security-Policy violation the page reports, in window.__violations.
