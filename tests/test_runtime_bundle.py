@@ -61,6 +61,7 @@ def test_a_model_with_an_op_tfjs_lacks_is_refused_and_the_old_site_kept(tmp_path
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / "index.html").write_text("previous site")
+    (dist / "sw.js").write_text("const CACHE = 'facemood-0123456789abcdef';")  # how a site of ours is known
     with pytest.raises(FacemoodError, match="could not bundle the TF.js runtime: TF.js cannot run the graph op"):
         render.render_site(model_dir, dist)
     assert (dist / "index.html").read_text() == "previous site"
