@@ -40,7 +40,8 @@ def faceres(tmp_path_factory):
     weights = faceres_weights(rng)
     folder = tmp_path_factory.mktemp("faceres")
     crops = rng.integers(0, 256, (12, 48, 48)).astype(np.uint8)
-    out = face_backbone.write_face_backbone(write_faceres(folder, weights), folder / "backbone.h5", crops, SIZE)
+    source = face_backbone.read_faceres(write_faceres(folder, weights))
+    out = face_backbone.write_face_backbone(source, folder / "backbone.h5", crops, SIZE)
     return weights, crops, out
 
 
@@ -94,3 +95,14 @@ def test_other_networks_are_refused_clearly(tmp_path):
         face_backbone.read_faceres(write_faceres(tmp_path / "narrow", narrow))
     with pytest.raises(FacemoodError, match="cannot read TF.js graph model"):
         face_backbone.read_faceres(tmp_path / "missing.json")
+
+
+def test_a_bad_source_is_refused_before_the_data_set_is_loaded(tmp_path):
+    # Loading FER2013 takes a while; a mistyped --source must not wait for it (the data path here
+    # does not exist either, so an error about it would mean the data came first).
+    with pytest.raises(FacemoodError, match="missing.json: cannot read TF.js graph model"):
+        face_backbone.face_backbone(tmp_path / "missing.json", tmp_path / "no-data.csv", tmp_path / "out.h5")
+    with pytest.raises(FacemoodError, match="input size of at least 32"):
+        face_backbone.face_backbone(tmp_path / "missing.json", tmp_path / "no-data.csv", tmp_path / "out.h5",
+                                    input_size=16)
+    assert list(tmp_path.iterdir()) == []

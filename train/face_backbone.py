@@ -107,11 +107,15 @@ def backbone_input(grey_crops, input_size):
     return (tf.concat([x, x, x], axis=-1) / 127.5 - 1.0).numpy()
 
 
-def write_face_backbone(model_json, out_path, grey_crops, input_size):
-    """Convert FaceRes (`model_json`) into a Keras weights file at `out_path`, written atomically."""
+def _check_input_size(input_size):
     if input_size < 32:
         raise FacemoodError(f"MobileNet needs an input size of at least 32, not {input_size}")
-    weights = read_faceres(model_json)
+
+
+def write_face_backbone(weights, out_path, grey_crops, input_size):
+    """FaceRes' `weights` (as `read_faceres` reads them) as a Keras weights file at `out_path`,
+    written atomically."""
+    _check_input_size(input_size)
     base = backbone_from_faceres(weights, input_size, backbone_input(grey_crops, input_size))
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,9 +126,12 @@ def write_face_backbone(model_json, out_path, grey_crops, input_size):
 
 def face_backbone(model_json, data_path, out_path, input_size=112, image_size=48, count=1024, seed=0,
                   progress=True):
-    """`write_face_backbone` with `count` training faces of `data_path` for the statistics."""
+    """`write_face_backbone` with `count` training faces of `data_path` for the statistics. The source
+    and the input size are checked before the data set is loaded, which takes a while."""
     from train.data import load_dataset
 
+    _check_input_size(input_size)
+    weights = read_faceres(model_json)
     dataset = load_dataset(data_path, image_size=image_size, seed=seed, progress=progress)
     picked = np.random.default_rng(seed).choice(len(dataset.train), min(count, len(dataset.train)), replace=False)
-    return write_face_backbone(model_json, out_path, dataset.train.images[np.sort(picked)], input_size)
+    return write_face_backbone(weights, out_path, dataset.train.images[np.sort(picked)], input_size)
