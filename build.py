@@ -259,7 +259,7 @@ def _parser():
     _add_model_dir(evaluate_p)
 
     site_p = command("site", run_site, "Render the static site (no TensorFlow needed).")
-    _add_model_dir(site_p)
+    _add_model_dir(site_p, quiet=False)
     site_p.add_argument("--out", type=Path, default=DEFAULT_DIST, help="output folder, replaced atomically")
     site_p.add_argument("--comparison", type=Path, default=None,
                         help="results of `build.py compare`, shown on compare.html (default: "
@@ -325,9 +325,10 @@ def _add_data(p, required):
                                                "quantized model on the same validation/test split"))
 
 
-def _add_model_dir(p):
+def _add_model_dir(p, quiet=True):
     p.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL, help="model folder")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    if quiet:  # the steps that show progress
+        p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _add_train_options(p):

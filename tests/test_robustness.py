@@ -416,6 +416,8 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     (["train", "--data", "d", "--batch-size", "many"], "argument --batch-size: 'many' is not an integer"),
     (["serve", "--port", "70000"], "argument --port: must be at least 0 and at most 65535, not 70000"),
     (["compare", "--data", "d", "--subset", "0"], "argument --subset: must be above 0 and at most 1"),
+    # The site step shows no progress, so it offers no switch to hide it.
+    (["site", "--quiet"], "unrecognized arguments: --quiet"),
 ])
 def test_numbers_out_of_range_are_one_line_usage_errors(capsys, args, message):
     import build
