@@ -4,6 +4,7 @@ import os
 import socket
 import struct
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -66,3 +67,13 @@ def test_a_port_out_of_range_is_a_one_line_error(tmp_path):
     (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
     with pytest.raises(FacemoodError, match="cannot listen on 127.0.0.1:70000"):
         start_server(tmp_path, port=70000)
+
+
+def test_a_nul_in_the_path_is_a_bad_request_not_a_server_error(served, capfd):
+    for path in ("%00", "a%00.js", "%00/"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _get(url=served + path, accept_encoding="gzip")
+        assert info.value.code == 400
+    assert _get(served + "app.js", None)[1].startswith(b"console.log")  # the server still serves
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err

@@ -89,6 +89,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self):
         path = self.translate_path(self.path)
+        if "\0" in path:  # `/%00`: no file has that name, and the os functions below refuse it
+            self.send_error(400, "Bad request: a NUL character in the path")
+            return None
         if os.path.isdir(path):
             if not urllib.parse.urlsplit(self.path).path.endswith("/"):
                 return super().send_head()  # the redirect to ".../"
