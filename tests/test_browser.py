@@ -745,6 +745,9 @@ def test_a_page_open_when_a_new_build_arrives_offers_to_reload_into_it(tiny_buil
     with old_build_served(tiny_build, browser, tmp_path) as (context, url, site, new):
         page = controlled_page(context, url)
         assert page.is_hidden("#update")
+        # Said by screen readers as it appears: inside a live region shown before it was.
+        assert page.evaluate("""() => { const region = document.getElementById('update').closest('[role=status]');
+            return region !== null && region.id !== 'update' && region.checkVisibility(); }""")
         old_cache = deploy_while_open(page, site, new)
         wait_until(page, "!document.getElementById('update').hidden")
         assert " ".join(page.inner_text("#update").split()) == "A new version of this page is ready. Reload to use it"
