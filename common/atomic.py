@@ -1,13 +1,23 @@
 """Write files and folders so that readers see the old complete output or the new one, never a mix."""
 import contextlib
+import glob
 import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import FacemoodError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so what a killed run left is left alone
+    fcntl = None
+
+# A temporary folder this young may be one whose writer has not taken its lock yet.
+ABANDONED_AFTER_S = 10
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,9 @@ def atomic_dir(target, marker=None):
     target = Path(target)
     check_replaceable(target, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    lock = _lock(tmp)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any folder
         yield tmp
@@ -51,6 +63,41 @@ def atomic_dir(target, marker=None):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(folder):
+    """A descriptor of `folder` holding an exclusive lock on it, or None where there are no locks.
+    The system drops the lock when the process ends, however it ends: a temporary folder nobody
+    holds was left by a run that was killed outright (SIGKILL, the out-of-memory killer)."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove_abandoned(target):
+    """Remove the temporary folders beside `target` that killed runs left (see `_lock`); those of a
+    run still writing are kept."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.new-*"):
+        try:
+            if not leftover.is_dir() or time.time() - leftover.stat().st_mtime < ABANDONED_AFTER_S:
+                continue
+        except OSError:
+            continue
+        lock = _lock(leftover)
+        if lock is not None:
+            try:
+                shutil.rmtree(leftover, ignore_errors=True)
+            finally:
+                os.close(lock)
 
 
 def check_replaceable(target, marker):

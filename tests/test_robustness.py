@@ -542,3 +542,56 @@ def test_the_site_builds_where_the_system_encoding_is_not_utf8(tmp_path):
                              "--out", str(tmp_path / "dist")], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "한국어" in (tmp_path / "dist" / "index.html").read_text(encoding="utf-8")
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from common.atomic import atomic_dir
+with atomic_dir({target!r}) as tmp:
+    (tmp / "part").write_text("half")
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next_but_a_running_writer_is_kept(tmp_path):
+    """SIGKILL (the out-of-memory killer, `kill -9`) unwinds nothing, so a run's temporary folder stays
+    beside its output. The next run into the same output removes it, and not the folder of a run
+    still writing there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    target = tmp_path / "out"
+
+    def writer():
+        process = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), target=str(target))],
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline() == "writing\n"
+        return process
+
+    killed, running = writer(), writer()
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        leftovers = sorted(tmp_path.glob(".out.new-*"))
+        assert len(leftovers) == 2
+        for folder in leftovers:  # both past the age at which a folder may still be awaiting its lock
+            os.utime(folder, (0, 0))
+        with atomic_dir(target) as tmp:
+            (tmp / "done").write_text("whole")
+        remaining = sorted(tmp_path.glob(".out.new-*"))
+        assert len(remaining) == 1 and (remaining[0] / "part").read_text() == "half"  # the running writer's
+        assert (target / "done").is_file()
+        young = tmp_path / ".out.new-young"
+        young.mkdir()  # a writer that has just made its folder, not yet locked it
+        with atomic_dir(target, marker="done") as tmp:
+            (tmp / "done").write_text("whole again")
+        assert young.is_dir() and remaining[0].is_dir()
+    finally:
+        running.kill()
+        running.wait(timeout=30)
