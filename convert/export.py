@@ -30,6 +30,7 @@ from train.metrics import classification_report
 from train.train import MODEL_FILE, load_trained, predict
 
 QUANTIZE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "none": None}
+DEFAULT_QUANTIZE = "uint8"  # a model converted for the first time: a quarter of float32's bytes
 # Weights that can stay float16 under 8 or 16-bit quantization, by kind (tensorflowjs' names after it
 # folds batch normalization). Folding gives every channel of a depthwise kernel its own scale; in a
 # network whose scales differ a hundredfold (MobileNet V1 with face-recognition weights) one 256-step
@@ -40,7 +41,7 @@ LOW_AGREEMENT = 0.97
 TFJS_DIR = "tfjs"
 
 
-def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=None, test_time_flip=None,
+def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None, test_time_flip=None,
             standardize=None, smoothing=None, min_recall=None, keep_float16=None):
     """Write `model_dir/tfjs/` and the quantized metrics. Returns the updated metadata.
 
@@ -59,14 +60,16 @@ def convert(model_dir, quantize="uint8", data=None, progress=True, crop_margin=N
     split of `data` so that every class reaches that recall as the page scores faces
     (convert/class_bias.py), and folds it into the shipped network. `keep_float16` (kinds from
     FLOAT16_KINDS, or layer names; None keeps the recorded choice, [] removes it) keeps those weights
-    float16.
+    float16. `quantize` (a key of QUANTIZE; None keeps the recorded choice, uint8 for a model not
+    converted before) is the shards' weight type.
     """
     from tensorflowjs.converters import tf_saved_model_conversion_v2
 
-    if quantize not in QUANTIZE:
+    if quantize is not None and quantize not in QUANTIZE:
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
+    quantize = quantize or metadata.get("tfjs", {}).get("quantize", DEFAULT_QUANTIZE)
     if keep_float16 is None:
         keep_float16 = metadata.get("tfjs", {}).get("float16_kinds", [])
     unknown = sorted(set(keep_float16) - set(FLOAT16_KINDS) - _layer_names(model))

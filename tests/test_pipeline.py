@@ -74,6 +74,23 @@ def test_test_time_flip_is_recorded_and_measured_as_the_page_runs_it(tiny_build,
     assert json.loads((model_dir / "metadata.json").read_text())["inference"]["test_time_flip"] is False
 
 
+def test_converting_again_keeps_the_recorded_quantization_unless_told(tiny_build, tmp_path):
+    """Like every other convert option, --quantize left out keeps what the model was converted with
+    (a float16 model re-converted for a new crop margin stays float16)."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    quantized = lambda: json.loads((model_dir / "metadata.json").read_text())["tfjs"]  # noqa: E731
+    assert quantized()["quantize"] == "uint8"
+    run_build("convert", "--model-dir", model_dir, "--quantize", "float16", "--quiet")
+    float16_bytes = quantized()["weight_bytes"]
+    run_build("convert", "--model-dir", model_dir, "--crop-margin", 0.1, "--quiet")
+    assert quantized()["quantize"] == "float16" and quantized()["weight_bytes"] == float16_bytes
+    run_build("convert", "--model-dir", model_dir, "--quantize", "uint8", "--quiet")
+    assert quantized()["quantize"] == "uint8" and quantized()["weight_bytes"] < float16_bytes
+
+
 def test_flipping_only_unsure_faces_is_fitted_recorded_and_measured(tiny_build, tmp_path):
     """`convert --test-time-flip unsure`: a margin fitted on the validation split is recorded, the
     quantized figures flip exactly the test faces whose first pass falls below it, and `on` takes
