@@ -765,6 +765,43 @@ def test_a_page_open_when_a_new_build_arrives_offers_to_reload_into_it(tiny_buil
         assert page.log.errors == []
 
 
+
+def test_copies_of_the_site_at_two_paths_of_one_origin_keep_their_own_caches(tiny_build, browser, tmp_path):
+    """Cache storage belongs to the whole origin. A copy of the site at another path (another build)
+    keeps this copy's cache, so both still work offline; a cache named the way earlier builds named
+    them is removed only when it holds this copy's page."""
+    from web.serve import start_server
+
+    root = tmp_path / "origin"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><title>another page of the origin</title>")
+    shutil.copytree(tiny_build["dist"], root / "a")
+    shutil.copytree(new_build(tiny_build, tmp_path), root / "b")
+    server, url = start_server(root)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.evaluate("""async (origin) => {
+            await (await caches.open('facemood-0123456789abcdef')).put(origin + 'a/', new Response('an earlier build of a'));
+            await (await caches.open('facemood-fedcba9876543210')).put(origin + 'c/', new Response('a copy at c'));
+        }""", url)
+        a = controlled_page(context, url + "a/")
+        b = controlled_page(context, url + "b/")
+        names = caches_and_worker(b)["caches"]
+        # a's own, b's own, and c's of an earlier build; a's of an earlier build is gone.
+        assert len(names) == 3 and "facemood-fedcba9876543210" in names, names
+        assert [n for n in names if n.endswith(f" {url}a/")] and [n for n in names if n.endswith(f" {url}b/")], names
+        context.set_offline(True)
+        for page, folder in ((a, "a/"), (b, "b/")):
+            page.reload()
+            page.wait_for_selector("body[data-ready=true]")
+            assert page.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]
+        assert a.log.errors == [] and b.log.errors == []
+    finally:
+        context.close()
+        server.shutdown()
+
 # An init script: every Content-Security-Policy violation the page reports, in window.__violations.
 RECORD_CSP_VIOLATIONS = """window.__violations = [];
 document.addEventListener('securitypolicyviolation',
