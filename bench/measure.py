@@ -25,7 +25,7 @@ from bench.browser import launch
 # (article.result, in both pages) is inserted; with a photo ({PHOTO}: name, type, base64), picks it
 # as soon as the page listens.
 OBSERVERS = """(() => {  // its own scope: nothing but window.__bench joins the page's globals
-window.__bench = { longTasks: [], firstResult: null, faces: null, ready: null, photoGiven: null };
+window.__bench = { longTasks: [], firstResult: null, failedCard: null, faces: null, ready: null, photoGiven: null };
 const photo = {PHOTO};
 // The photo's bytes, decoded from base64 by the browser off the page's main thread while the page
 // loads (a data: URL fetched at document start): giving the photo then costs the page what a
@@ -59,7 +59,9 @@ new PerformanceObserver((list) => {
 new MutationObserver((_, observer) => {
   const card = document.querySelector('article.result');
   if (!card) return;
-  window.__bench.firstResult = performance.now();
+  // facemood's card for a photo it could not read is an article.result too: no result to time.
+  if (card.classList.contains('error')) window.__bench.failedCard = card.textContent;
+  else window.__bench.firstResult = performance.now();
   window.__bench.faces = Number(card.dataset.faces);
   observer.disconnect();
 }).observe(document, { childList: true, subtree: true });
@@ -113,10 +115,14 @@ def cold_run(playwright, contender, photo, settle_ms=500):
         # the time a person takes to pick a file.
         page.add_init_script(observers(contender.api, photo))
         page.goto(contender.url, wait_until="commit")
-        wait_for(page, "window.__bench && (window.__bench.firstResult !== null || document.body?.dataset.failed)")
+        wait_for(page, "window.__bench && (window.__bench.firstResult !== null || window.__bench.failedCard !== null"
+                       " || document.body?.dataset.failed)")
         failed = page.evaluate("document.body.dataset.failed")
         if failed:
             raise RuntimeError(f"{contender.title} could not start: {failed}")
+        failed_card = page.evaluate("window.__bench.failedCard")
+        if failed_card is not None:
+            raise RuntimeError(f"{contender.title} could not read the photo: {failed_card}")
         # Long tasks after the result still count, up to settle_ms after the page has settled (facemood
         # moves to its multi-threaded runtime then).
         _settled(page, contender)

@@ -63,6 +63,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warm_pages < 1 or min(args.warm_count, args.peer_warm_count) < 4:
         parser.error("--runs and --warm-pages must be at least 1, --warm-count and --peer-warm-count at least 4")
+    if args.only and "facemood" not in args.only:
+        parser.error("--only must include facemood: every figure is facemood's, or a ratio to it")
     return args
 
 
@@ -133,11 +135,11 @@ def run(args, command="python -m bench.speed"):
                                                                 args.warm_pages)
                 progress(f"{contender.title}: webcam")
                 fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
-    summaries = {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name),
-                                          unsure.get(c.name))
-                 for c in chosen}
-    if "facemood" not in summaries or summaries["facemood"] is None:
-        raise FacemoodError(f"facemood could not be measured: {failures.get('facemood', 'not selected')}")
+    # A page that failed part-way has some cold runs but no warm or webcam figures: a peer's are left
+    # out of the ratios; facemood's own targets cannot be judged without them.
+    if "facemood" in failures:
+        raise FacemoodError(f"facemood could not be measured: {failures['facemood']}")
+    summaries = summarize_all(chosen, cold, warm, fps, second, unsure)
     rows = report.compare(summaries)
     meta = {
         "command": command,
@@ -158,12 +160,23 @@ def run(args, command="python -m bench.speed"):
     return result
 
 
+def summarize_all(contenders, cold, warm, fps, second, unsure):
+    """Each contender's figures from its runs (report.summarize)."""
+    from bench import report
+
+    return {c.name: report.summarize(c, cold[c.name], warm.get(c.name), fps.get(c.name), second.get(c.name),
+                                     unsure.get(c.name))
+            for c in contenders}
+
+
 def save(out, result, markdown, titles):
-    """speed.json, speed.md and the chart of the runs, speed.png, each written atomically."""
+    """speed.json, speed.md and the chart of the runs, speed.png, each written atomically; the chart
+    is drawn first, so a failure to draw it leaves the earlier three files together."""
     from bench.speed_chart import chart_png
 
+    png = chart_png(result, titles)
     save_results(out, "speed", result, markdown)
-    atomic_write_bytes(Path(out) / "speed.png", chart_png(result, titles))
+    atomic_write_bytes(Path(out) / "speed.png", png)
 
 
 def _flips_only_unsure(model_dir):
@@ -194,13 +207,15 @@ def render_again(out):
         raise FacemoodError(f"{path}: no benchmark run to render; run `python -m bench.speed` first")
     result = json.loads(path.read_text())
     cold = result["cold_runs"]
-    titles = {c.name: c.title for c in (sites.facemood(""), sites.faceapi("", "wasm"), sites.faceapi("", "webgl"))
-              if c.name in cold}
-    summaries = result["summary"]
+    contenders = [c for c in (sites.facemood(""), sites.faceapi("", "wasm"), sites.faceapi("", "webgl"))
+                  if c.name in cold]
+    titles = {c.name: c.title for c in contenders}
+    summaries = summarize_all(contenders, cold, result["warm"], result["webcam_fps"], result["warm_second_visit"],
+                              result["warm_every_face_unsure"])
     meta = {**result["meta"], "first_result_ratio_interval": report.first_result_interval(summaries, cold)}
     rows = report.compare(summaries)
     markdown = report.markdown(summaries, rows, titles, meta)
-    result.update(meta=meta, targets=rows, markdown=markdown)
+    result.update(meta=meta, summary=summaries, targets=rows, markdown=markdown)
     save(out, result, markdown, titles)
     progress(f"wrote {path}, speed.md and speed.png again from the runs in {path}")
     return result

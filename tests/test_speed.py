@@ -304,6 +304,32 @@ def test_render_only_without_a_run_says_so(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_render_only_sums_up_the_runs_again(tmp_path):
+    """--render-only recomputes every figure from the stored runs (the committed run's, with
+    facemood's cold runs made twice as slow), not only the table around the old figures."""
+    from bench import speed
+
+    stored = json.loads((ROOT / "bench" / "results" / "speed.json").read_text())
+    before = stored["summary"]["facemood"]["first_result_ms"]
+    for run in stored["cold_runs"]["facemood"]:
+        run["first_result_ms"] *= 2
+    (tmp_path / "speed.json").write_text(json.dumps(stored))
+    assert speed.main(["--render-only", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "speed.json").read_text())
+    assert again["summary"]["facemood"]["first_result_ms"] == pytest.approx(2 * before)
+    first = next(row for row in again["targets"] if row["id"] == "first_result")
+    assert first["ratio"] < next(row for row in stored["targets"] if row["id"] == "first_result")["ratio"] / 1.5
+    assert f"| {2 * before:.0f} ms |" in (tmp_path / "speed.md").read_text()
+
+
+def test_speed_refuses_to_measure_the_peers_alone(capsys):
+    from bench import speed
+
+    with pytest.raises(SystemExit) as info:
+        speed.main(["--only", "faceapi_wasm"])
+    assert info.value.code == 2 and "--only must include facemood" in capsys.readouterr().err
+
+
 def test_side_by_side_refuses_a_folder_without_a_model_and_reports_medians(tmp_path, capsys):
     from bench import side_by_side
 
