@@ -1,5 +1,6 @@
 """The command-line shape the benchmarks share: how they run, check their model folder and write
 their results."""
+import argparse
 import sys
 from pathlib import Path
 
@@ -31,3 +32,25 @@ def save_results(folder, name, report, markdown):
     """`folder`/NAME.json (the report, every figure) and NAME.md (its table), each written atomically."""
     atomic_write_json(Path(folder) / f"{name}.json", report)
     atomic_write_bytes(Path(folder) / f"{name}.md", markdown.encode())
+
+
+def recorded_command(prog, parser, args, names_only=("data",)):
+    """The command line that gives these results, as the report records it: every option set to
+    other than its default. The paths in `names_only` (the data set) are given by file name: the
+    same file lies elsewhere on another machine."""
+    parts = [prog]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        flag = next(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse.BooleanOptionalAction):  # its flags: --name and --no-name
+            parts.append(flag if value else f"--no-{flag[2:]}")
+        elif action.nargs == 0:  # a switch
+            parts.append(flag)
+        else:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            parts += [flag, *(Path(v).name if action.dest in names_only else str(v) for v in values)]
+    return " ".join(parts)

@@ -289,6 +289,8 @@ def _write(results, settings):
     rows = [r for r in results["rows"].values() if "load_ms" in r.get("browser", {})]
     if rows:
         atomic_write_bytes(out / "compare.png", _chart_png(rows))
+    else:  # an earlier run's chart would pass for this one's
+        (out / "compare.png").unlink(missing_ok=True)
 
 
 def _command_args(settings):
@@ -298,6 +300,10 @@ def _command_args(settings):
         args.append(f"--subset {settings.subset:g}")
     if list(settings.backbones) != DEFAULT_BACKBONES:
         args.append("--backbones " + ",".join(settings.backbones))
+    defaults = CompareSettings(data=None)
+    for name, flag in (("weights", "--weights"), ("seed", "--seed")):  # the rest of fingerprint()
+        if getattr(settings, name) != getattr(defaults, name):
+            args.append(f"{flag} {getattr(settings, name)}")
     return args
 
 

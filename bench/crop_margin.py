@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.cli import save_results
+from bench.cli import recorded_command, save_results
 from common.metadata import load_metadata
 from train.data import load_dataset
 
@@ -85,19 +85,21 @@ def composites(images, seed):
         yield out
 
 
-def validation_face_args(argv, doc, count_help):
+def validation_face_args(argv, doc, count_help, module):
     """The command line of a benchmark that gives the page validation faces: --data, --model-dir,
-    --count, --seed."""
+    --count, --seed; `args.command` is the command line to record (`module`: the benchmark's)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--count", type=int, default=300, help=count_help)
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.command = recorded_command(f"python -m {module}", parser, args)
+    return args
 
 
 def main(argv=None):
-    args = validation_face_args(argv, __doc__, "validation faces to paste")
+    args = validation_face_args(argv, __doc__, "validation faces to paste", "bench.crop_margin")
 
     metadata = load_metadata(args.model_dir)
     val = load_dataset(args.data).val
@@ -140,7 +142,7 @@ def main(argv=None):
     print(file=sys.stderr)
     total = len(pick)
     report = {
-        "command": "python -m bench.crop_margin --data " + args.data.name + f" --count {args.count}",
+        "command": args.command,
         "faces": total,
         "context": CONTEXT,
         "accuracy_direct_crop": round(direct_correct / total, 4),

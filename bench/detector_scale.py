@@ -150,7 +150,8 @@ def smallest_found(rates, at_least=0.9):
 
 
 def main(argv=None):
-    args = validation_face_args(argv, __doc__, "validation faces, each pasted at every size; as many places per size for the portrait")
+    args = validation_face_args(argv, __doc__, "validation faces, each pasted at every size; as many places per size "
+                                "for the portrait", "bench.detector_scale")
     val = load_dataset(args.data).val
     rng = np.random.default_rng(args.seed)
     faces = val.images[rng.choice(len(val), size=min(args.count, len(val)), replace=False)]
@@ -176,7 +177,7 @@ def main(argv=None):
             for side in results[kind].values():
                 side["smallest_share_90"] = smallest_found(side["found_by_share"])
     report = {
-        "command": f"python -m bench.detector_scale --data {args.data.name} --count {args.count}",
+        "command": args.command,
         "count": args.count,
         "photo": list(PHOTO),
         "context": CONTEXT,

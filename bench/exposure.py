@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT
-from bench.cli import save_results
+from bench.cli import recorded_command, save_results
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -72,7 +72,7 @@ def main(argv=None):
                           for way, m in ways.items()}
         print(f"{name}: {accuracy[name]}", flush=True)
     report = {
-        "command": f"python -m bench.exposure --data {args.data.name}",
+        "command": recorded_command("python -m bench.exposure", parser, args),
         "faces": len(val),
         "standardize_to": target,
         "shipped_standardizes": bool(metadata.get("inference", {}).get("standardize")),

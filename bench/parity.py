@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.browser import ROOT, site_page
+from bench.cli import recorded_command
 from common.atomic import atomic_write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -40,7 +41,7 @@ def main(argv=None):
                                 [png_data_url(im) for im in images])
     browser = np.array([[r["scores"][label] for label in metadata["labels"]] for r in results])
     report = {
-        "command": "python -m bench.parity",
+        "command": recorded_command("python -m bench.parity", parser, args),
         "images": len(images),
         "test_time_flip": bool(metadata.get("inference", {}).get("test_time_flip")),
         "max_abs_browser_vs_python_graph": float(np.abs(browser - graph).max()),

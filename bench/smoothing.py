@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.browser import ROOT
-from bench.cli import save_results
+from bench.cli import recorded_command, save_results
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -62,7 +62,7 @@ def main(argv=None):
     accuracy = accuracy_by_weight(GraphModel(args.model_dir / TFJS_DIR), val.images, val.labels, metadata,
                                   args.weights)
     report = {
-        "command": f"python -m bench.smoothing --data {args.data.name}",
+        "command": recorded_command("python -m bench.smoothing", parser, args),
         "faces": len(val),
         "shipped_smoothing": metadata.get("inference", {}).get("smoothing", 0),
         "shipped_flips": bool(metadata.get("inference", {}).get("test_time_flip")),

@@ -54,7 +54,7 @@ def tilted(face, angle, rng):
 
 
 def main(argv=None):
-    args = validation_face_args(argv, __doc__, "validation faces, each given at every angle")
+    args = validation_face_args(argv, __doc__, "validation faces, each given at every angle", "bench.tilt")
 
     labels = load_metadata(args.model_dir)["labels"]
     val = load_dataset(args.data).val
@@ -88,7 +88,7 @@ def main(argv=None):
     print(file=sys.stderr)
     total = len(pick)
     report = {
-        "command": f"python -m bench.tilt --data {args.data.name} --count {args.count}",
+        "command": args.command,
         "faces_per_angle": total,
         "page_levels_from_degrees": level_from,
         "angles": {str(a): {

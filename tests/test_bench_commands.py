@@ -1,0 +1,46 @@
+"""Each benchmark records the command that produced its results, with every option it was given."""
+import argparse
+from pathlib import Path
+
+from bench.cli import recorded_command
+
+
+def _parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1])
+    parser.add_argument("--redo", action="store_true")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True)
+    return parser
+
+
+def test_defaults_are_left_out_and_the_data_set_is_named_by_its_file():
+    parser = _parser()
+    args = parser.parse_args(["--data", "/somewhere/fer2013.csv.gz"])
+    assert recorded_command("python -m bench.x", parser, args) == "python -m bench.x --data fer2013.csv.gz"
+
+
+def test_every_option_given_is_recorded():
+    parser = _parser()
+    args = parser.parse_args(["--data", "d/fer.csv", "--model-dir", "runs/r40", "--count", "50", "--weights", "0.2",
+                              "0.3", "--redo", "--no-isolate"])
+    assert recorded_command("python -m bench.x", parser, args) == (
+        "python -m bench.x --data fer.csv --model-dir runs/r40 --count 50 --weights 0.2 0.3 --redo --no-isolate")
+
+
+def test_validation_face_benchmarks_record_their_model_and_seed():
+    from bench.crop_margin import validation_face_args
+
+    args = validation_face_args(["--data", "/x/fer2013.csv.gz", "--model-dir", "runs/r40", "--seed", "3"],
+                                "doc", "faces", "bench.tilt")
+    assert args.command == "python -m bench.tilt --data fer2013.csv.gz --model-dir runs/r40 --seed 3"
+
+
+def test_compare_records_the_settings_that_decide_whether_rows_are_reused():
+    from bench.compare import CompareSettings, _command_args
+
+    args = _command_args(CompareSettings(data=Path("/x/fer.csv"), weights="none", seed=3))
+    assert "--weights none" in args and "--seed 3" in args
+    assert not [a for a in _command_args(CompareSettings(data=Path("fer.csv"))) if a.startswith(("--weights", "--seed"))]
