@@ -27,10 +27,12 @@ def main(argv=None):
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
     args = parser.parse_args(argv)
 
+    from convert.export import shipped_network
     from convert.graph_model import GraphModel, page_probabilities
     from train.train import load_trained
 
     model, metadata = load_trained(args.model_dir)
+    model = shipped_network(model, metadata)  # the class bias folded in, as the shipped graph has it
     images = probe_images(metadata["input"]["size"])
     x = np.stack(images)[..., None].astype(np.float32)
     graph = page_probabilities(GraphModel(args.model_dir / "tfjs"), x, metadata)
