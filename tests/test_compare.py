@@ -119,3 +119,15 @@ def test_shipped_site_shows_the_committed_comparison(shipped_site, browser):
         assert sorted(shown) == sorted(rows) and len(shown) >= 7
         assert page.locator("svg .point").count() == len(timed)
         assert not page.log.errors
+
+
+@pytest.mark.parametrize("loads", [[317], [300, 330], [250, 420], [60, 900, 4000]])
+def test_the_load_time_axis_always_has_labelled_ticks(loads):
+    """One timed backbone, or several with close load times, still gets a readable axis."""
+    from web.compare_page import _chart
+
+    rows = [{"backbone": f"b{i}", "sort": {"load_ms": ms, "val_accuracy": 0.5 + i / 100, "tfjs_weight_bytes": 10 ** 6}}
+            for i, ms in enumerate(loads)]
+    chart = _chart(rows)
+    assert len(chart["x_ticks"]) >= 2
+    assert all(chart["x0"] <= tick["at"] <= chart["x1"] for tick in chart["x_ticks"])

@@ -75,9 +75,15 @@ def _chart(rows):
 
 
 def _log_ticks(lo, hi):
-    ticks = []
-    decade = 10 ** math.floor(math.log10(lo))
-    while decade <= hi:
-        ticks += [m * decade for m in (1, 2, 5) if lo <= m * decade <= hi]
-        decade *= 10
-    return ticks
+    """Round values in [lo, hi] for a log axis: 1, 2 and 5 times powers of ten, or every multiple of
+    one (1-9 times them) when the range is too narrow to hold two of those."""
+    def multiples(factors):
+        ticks = []
+        decade = 10 ** math.floor(math.log10(lo))
+        while decade <= hi:
+            ticks += [m * decade for m in factors if lo <= m * decade <= hi]
+            decade *= 10
+        return ticks
+
+    ticks = multiples((1, 2, 5))
+    return ticks if len(ticks) >= 2 else multiples(range(1, 10))
