@@ -130,18 +130,24 @@ def test_detector_is_shipped_as_float16_with_the_same_weights(tmp_path):
     assert offsets == [len(half), len(full)]
 
 
-def test_detector_that_float16_would_change_is_copied_as_is(tmp_path):
+# 1.0001 is not a float16; nor is 1e-6, though float16 comes within 1.4e-8 of it (1.3 % off); 2e-8
+# lies below float16's smallest step and becomes 0, the one change allowed.
+@pytest.mark.parametrize("value, lossless", [(1.0001, False), (1e-6, False), (3e-5, False), (2e-8, True), (0.5, True)])
+def test_detector_that_float16_would_change_is_copied_as_is(tmp_path, value, lossless):
     from web.detector import write_detector
 
     source = tmp_path / "src"
     source.mkdir()
     (source / "m.json").write_text(json.dumps({"weightsManifest": [{"paths": ["m.bin"], "weights": [
         {"name": "w", "shape": [2], "dtype": "float32"}]}]}))
-    (source / "m.bin").write_bytes(struct.pack("<2f", 1.0, 1.0001))  # 1.0001 is not a float16
+    (source / "m.bin").write_bytes(struct.pack("<2f", 1.0, value))
     out = tmp_path / "out"
     out.mkdir()
-    assert not write_detector(source / "m.json", out)
-    assert (out / "m.bin").read_bytes() == (source / "m.bin").read_bytes()
+    assert write_detector(source / "m.json", out) is lossless
+    if lossless:
+        assert struct.unpack("<2e", (out / "m.bin").read_bytes()) == (1.0, 0.0 if value < 1e-7 else value)
+    else:
+        assert (out / "m.bin").read_bytes() == (source / "m.bin").read_bytes()
 
 
 @pytest.mark.browser

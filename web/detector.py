@@ -19,8 +19,9 @@ import shutil
 import struct
 from pathlib import Path
 
-# Largest weight change accepted: float16 flushes float32 denormals (< 6e-8) to zero, nothing more.
-LOSSLESS_TOLERANCE = 1e-7
+# The one change accepted: a value too small for any float16 (below half its smallest step, 2^-24)
+# becomes zero. Every other value must come back from float16 exactly.
+FLUSHED_TO_ZERO = 2.0 ** -25
 
 
 def write_detector(model_json, out_dir):
@@ -118,7 +119,7 @@ def _float16_if_lossless(chunk, count):
     except (OverflowError, struct.error):
         return None
     widened = struct.unpack(f"<{count}e", half)
-    if any(abs(a - b) > LOSSLESS_TOLERANCE for a, b in zip(values, widened)):
+    if any(a != b and not (b == 0 and abs(a) < FLUSHED_TO_ZERO) for a, b in zip(values, widened)):
         return None
     return half
 
