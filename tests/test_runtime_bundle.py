@@ -72,3 +72,17 @@ def test_without_node_the_error_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(FacemoodError, match="Node.js not found"):
         render.render_site(SHIPPED_MODEL, tmp_path / "dist")
     assert not (tmp_path / "dist").exists()
+
+
+def test_a_bundler_failure_says_what_went_wrong(tmp_path):
+    """esbuild's message ends with a count of errors; the error itself is what is shown."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    model = SHIPPED_MODEL / "tfjs" / "model.json"
+    with pytest.raises(FacemoodError, match="could not bundle the TF.js runtime: .*(not a directory|output directory)"):
+        render._bundle_runtime(in_the_way / "runtime.js", [model])
+    js = tmp_path / "js"
+    js.mkdir()
+    (js / render.PAGE_ENTRY).write_text("import { gone } from './missing.js';\nconsole.log(gone);\n")
+    with pytest.raises(FacemoodError, match="could not bundle the page's scripts: Could not resolve \"./missing.js\""):
+        render._bundle_page(js)

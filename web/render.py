@@ -198,11 +198,13 @@ def _node():
 
 
 def _run(args, failure):
-    """Run a bundler; a FacemoodError of `failure` and the bundler's last line when it fails."""
+    """Run a bundler; when it fails, a FacemoodError of `failure` and the bundler's first error line
+    (esbuild's "[ERROR] ..."; its last line is only a count of errors), or its last line."""
     done = subprocess.run(list(map(str, args)), capture_output=True, text=True)
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines() or ["no message"]
-        raise FacemoodError(f"{failure}: {lines[-1]}")
+        lines = [line.strip() for line in (done.stderr or done.stdout).strip().splitlines()] or ["no message"]
+        errors = [line.split("[ERROR]", 1)[1].strip() for line in lines if "[ERROR]" in line]
+        raise FacemoodError(f"{failure}: {errors[0] if errors else lines[-1]}")
 
 
 def _vendored_files():

@@ -287,7 +287,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   bundle(out, models).catch((err) => {
-    console.error(err.message.split('\n')[0]);
+    // esbuild's message ends with a count of errors; the first error itself says what went wrong.
+    console.error((err.errors?.[0]?.text ?? err.message).split('\n')[0]);
     process.exit(1);
   });
 }
