@@ -483,10 +483,20 @@ def test_all_interrupted_runs_no_later_step_and_says_what_was_written(tmp_path, 
     assert steps == ["train", "convert", "site"][:["train", "convert", "site"].index(stop_in) + 1]
 
 
+def _comparison_row(load_ms):
+    """compare.json with one finished row, loaded in `load_ms` (0: no time a page can take)."""
+    row = {"backbone": "a", "val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.5, "parameters": 1,
+           "keras_bytes": 1, "tfjs_weight_bytes": 1, "weights": "none", "epochs_run": 1, "images_seen": 1,
+           "browser": {"load_ms": load_ms, "first_inference_ms": 1, "warm_median_ms": 1}}
+    return {"rows": {"a": row}, "settings": {}}
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.json", "comparison results not found"),
     (lambda d: (d / "list.json").write_text("[1, 2]") and d / "list.json", "not the compare.json of `build.py compare`"),
     (lambda d: (d / "row.json").write_text('{"rows": {"a": {"backbone": "a"}}}') and d / "row.json",
+     "not the compare.json of `build.py compare`"),
+    (lambda d: (d / "zero.json").write_text(json.dumps(_comparison_row(load_ms=0))) and d / "zero.json",
      "not the compare.json of `build.py compare`"),
 ])
 def test_a_comparison_named_that_is_missing_or_not_one_is_a_one_line_error(tmp_path, capsys, make, message):

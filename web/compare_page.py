@@ -30,7 +30,8 @@ def comparison_context(path, required=False):
         return {"comparison": {"rows": rows, "settings": results["settings"], "command": results.get("command", ""),
                                "data": results.get("data", {}).get("name", "?"),
                                "chart": _chart([r for r in rows if r["ok"] and r["sort"]["load_ms"] is not None])}}
-    except (AttributeError, KeyError, TypeError) as e:  # another JSON file, or one cut short
+    # Another JSON file, one cut short, or one with figures no run gives (a load time or size of 0).
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
         raise FacemoodError(f"{path}: not the compare.json of `build.py compare` "
                             f"({type(e).__name__}: {e})") from None
 
