@@ -38,7 +38,7 @@ setup-ml: $(VENV)/.ml node_modules/.installed  ## full install: training, conver
 site: setup  ## render dist/ from the shipped model (no TensorFlow needed)
 	$(PY) build.py site --model-dir $(MODEL) --out $(OUT) $(ARGS)
 
-serve: site  ## build the site, then serve it on http://127.0.0.1:$(PORT)/, cross-origin isolated (ISOLATE=0: without the headers)
+serve: site  ## build the site, then serve it on http://127.0.0.1:8000/ (PORT=...), cross-origin isolated (ISOLATE=0: without the headers)
 	$(PY) build.py serve --dir $(OUT) --port $(PORT) $(if $(filter 0,$(ISOLATE)),--no-isolate)
 
 # Korean glyphs (fonts-noto-cjk) only make the Korean screenshots legible; the tests do not need them.
