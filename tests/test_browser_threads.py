@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, PageLog, cores_for_threads, wait_until
+from conftest import ROOT, PageLog, require_cores_for_threads, wait_until
 from test_browser import PARITY_TOLERANCE, RECORD_CSP_VIOLATIONS, astronaut, png_data_url
 
 pytestmark = pytest.mark.browser
@@ -61,13 +61,13 @@ def test_an_isolated_page_moves_to_threads_with_the_same_results(isolated_site, 
     assert threaded.evaluate("crossOriginIsolated") and not single.evaluate("crossOriginIsolated")
     state = threaded.evaluate(STATE)
     assert state["threads"] == state["expected"]
-    if cores_for_threads(state["expected"]):
-        # Every weight moved across, the single-threaded backend dropped, no tensor made or lost: as
-        # many as the settled single-threaded page holds (both made the detector's copies for photos
-        # either way up, faces.js).
-        assert state["backend"] == "wasm-threads" and state["backends"] == ["wasm-threads"]
-        assert state["tensors"] == single.evaluate("facemood.threads.then(() => tf.memory().numTensors)")
-        assert threaded.evaluate("tf.wasm.getThreadsCount()") == state["expected"]
+    require_cores_for_threads(state["expected"])
+    # Every weight moved across, the single-threaded backend dropped, no tensor made or lost: as many
+    # as the settled single-threaded page holds (both made the detector's copies for photos either
+    # way up, faces.js).
+    assert state["backend"] == "wasm-threads" and state["backends"] == ["wasm-threads"]
+    assert state["tensors"] == single.evaluate("facemood.threads.then(() => tf.memory().numTensors)")
+    assert threaded.evaluate("tf.wasm.getThreadsCount()") == state["expected"]
     same_faces(results(threaded, photos), results(single, photos))
     # The webcam's detector, loaded after the switch, runs there too.
     close = [threaded.evaluate("u => facemood.classify(u, {range: 'close'})", png_data_url(astronaut()))["faces"]]
@@ -106,11 +106,10 @@ def test_photos_given_while_the_page_moves_to_threads_are_all_answered(isolated_
             window.__done = true;
           })();
         }""", png_data_url(astronaut()))
-        isolated_with_cores = cores_for_threads(page.evaluate("navigator.hardwareConcurrency"))
-        if isolated_with_cores:
-            wait_until(page, "window.__answers.length >= 3", timeout=60)
-            assert len(held) == 1
-            held[0].continue_()
+        require_cores_for_threads(page.evaluate("navigator.hardwareConcurrency"))
+        wait_until(page, "window.__answers.length >= 3", timeout=60)
+        assert len(held) == 1
+        held[0].continue_()
         wait_until(page, "window.__done", timeout=120)
         answers = page.evaluate("window.__answers")
         assert len(answers) < 500 and all(len(a["faces"]) == 1 for a in answers)
@@ -119,10 +118,9 @@ def test_photos_given_while_the_page_moves_to_threads_are_all_answered(isolated_
             label, scores, box = answer["faces"][0]
             assert label == first[0] and np.abs(np.array(box) - np.array(first[2])).max() <= 1
             assert max(abs(scores[k] - first[1][k]) for k in scores) < PARITY_TOLERANCE
-        if isolated_with_cores:
-            backends = [a["backend"] for a in answers]
-            assert backends[:3] == ["wasm"] * 3 and backends[-1] == "wasm-threads"
-            assert backends == sorted(backends)  # one switch, between two photos
+        backends = [a["backend"] for a in answers]
+        assert backends[:3] == ["wasm"] * 3 and backends[-1] == "wasm-threads"
+        assert backends == sorted(backends)  # one switch, between two photos
         assert log.errors == []
     finally:
         context.close()
@@ -148,8 +146,8 @@ def test_a_second_visit_is_isolated_by_the_service_worker_online_and_offline(shi
             state = page.evaluate(STATE)
             assert page.evaluate("crossOriginIsolated")
             assert state["threads"] == state["expected"]
-            if cores_for_threads(state["expected"]):
-                assert state["backends"] == ["wasm-threads"]
+            require_cores_for_threads(state["expected"])
+            assert state["backends"] == ["wasm-threads"]
             same_faces(results(page, [astronaut()]), first_faces)
         # The threads' workers come from blob: URLs, which the policy allows; nothing else changed.
         assert page.evaluate("window.__violations") == []

@@ -68,7 +68,7 @@ def test_the_folded_bias_shifts_the_network_logits_exactly():
 @pytest.mark.slow
 def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path, monkeypatch):
     """`convert --min-recall R` fits on the validation split's scores as the page computes them
-    (one pass per view), records the bias in metadata.json, ships a graph whose scores are the
+    (one pass per view: the crop and, for a model that flips, its mirror image), records the bias in metadata.json, ships a graph whose scores are the
     unbiased graph's shifted by it, `evaluate` reports the figures without it, and 0 removes it.
     (The fit itself is replaced here by a fixed bias, so the figures are known; the tests above
     cover the fit.)"""
@@ -81,24 +81,29 @@ def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_build["model_dir"], model_dir)
     metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata.setdefault("inference", {})["test_time_flip"] = True  # so the mirror image is a view too
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
     ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
     x = page_input(ds.val.images[..., None], metadata)
     unbiased = GraphModel(model_dir / "tfjs")(x)
+    unbiased_mirror = GraphModel(model_dir / "tfjs")(x[:, :, ::-1])
     seen = {}
 
     def fixed_fit(log_probs, labels, min_recall, names=None):
         seen.update(views=len(log_probs), shape=log_probs[0].shape, labels=labels, floor=min_recall,
-                    probs=np.exp(log_probs[0]), names=names)
+                    probs=np.exp(log_probs[0]), mirror_probs=np.exp(log_probs[-1]), names=names)
         return np.array([0.0, 0.5, -0.25])
 
     monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
     export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, progress=False)
-    assert seen["views"] == (2 if metadata["inference"].get("test_time_flip") else 1)
+    assert seen["views"] == 2
     assert seen["shape"] == (len(ds.val), 3) and seen["floor"] == 0.3
     assert seen["names"] == ["frown", "open", "smile"]
     assert np.array_equal(seen["labels"], ds.val.labels)
-    floating = predict(load_trained(model_dir)[0], x[..., 0])
-    assert np.abs(seen["probs"] - floating).max() < 1e-5  # the float network on the page's crops
+    floating = load_trained(model_dir)[0]
+    # The float network on the page's crops, and on their mirror images.
+    assert np.abs(seen["probs"] - predict(floating, x[..., 0])).max() < 1e-5
+    assert np.abs(seen["mirror_probs"] - predict(floating, x[:, :, ::-1, 0])).max() < 1e-5
     metadata = json.loads((model_dir / "metadata.json").read_text())
     recorded = metadata["inference"]["class_bias"]
     assert recorded == {"min_recall": 0.3, "fitted_on": "val", "bias": {"frown": 0.0, "open": 0.5, "smile": -0.25}}
@@ -110,7 +115,8 @@ def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path
     report = evaluate(model_dir, tiny_build["data"], progress=False)
     assert report["class_bias"] == recorded
     without = report["splits"]["val"]["quantized_without_class_bias"]
-    assert without["accuracy"] == pytest.approx(float((unbiased.argmax(1) == ds.val.labels).mean()), abs=1e-4)
+    flipped = (unbiased + unbiased_mirror) / 2  # as the page scores a model that flips every face
+    assert without["accuracy"] == pytest.approx(float((flipped.argmax(1) == ds.val.labels).mean()), abs=1e-4)
     assert "class bias (open +0.50, smile -0.25)" in (model_dir / "report" / "report.md").read_text()
     run_build("convert", "--model-dir", model_dir, "--min-recall", 0, "--quiet")
     assert "class_bias" not in json.loads((model_dir / "metadata.json").read_text())["inference"]

@@ -36,9 +36,10 @@ def test_csv_without_usage_gets_a_seeded_split(tmp_path):
     path = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(30, 0, 0))
     text = path.read_text().replace("emotion,pixels,Usage", "emotion,pixels").replace(",Training", "")
     path.write_text(text)
-    one, two = load_dataset(path, seed=3), load_dataset(path, seed=3)
+    one, two, other = load_dataset(path, seed=3), load_dataset(path, seed=3), load_dataset(path, seed=4)
     assert len(one.train) + len(one.val) + len(one.test) == 30
-    assert len(one.val) >= 3 and np.array_equal(one.val.labels, two.val.labels)
+    assert len(one.val) >= 3 and np.array_equal(one.val.images, two.val.images)  # the seed decides
+    assert not np.array_equal(one.val.images, other.val.images)  # and is not ignored
 
 
 @pytest.mark.parametrize("mutate, message", [

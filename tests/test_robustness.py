@@ -1,6 +1,7 @@
 """Bad input never crashes a loader, and a failed write never leaves a half-built output."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -560,7 +561,7 @@ sys.path.insert(0, {root!r})
 from common.atomic import atomic_dir
 with atomic_dir({target!r}) as tmp:
     (tmp / "part").write_text("half")
-    print("writing", flush=True)
+    print(tmp, flush=True)
     time.sleep(600)
 """
 
@@ -579,12 +580,14 @@ def test_what_a_killed_run_left_is_removed_by_the_next_but_a_running_writer_is_k
     target = tmp_path / "out"
 
     def writer():
+        """The process, and the temporary folder it writes."""
         process = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), target=str(target))],
                                    stdout=subprocess.PIPE, text=True)
-        assert process.stdout.readline() == "writing\n"
-        return process
+        folder = Path(process.stdout.readline().strip())
+        assert folder.parent == tmp_path and (folder / "part").is_file()
+        return process, folder
 
-    killed, running = writer(), writer()
+    (killed, killed_folder), (running, running_folder) = writer(), writer()
     try:
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
@@ -594,14 +597,13 @@ def test_what_a_killed_run_left_is_removed_by_the_next_but_a_running_writer_is_k
             os.utime(folder, (0, 0))
         with atomic_dir(target) as tmp:
             (tmp / "done").write_text("whole")
-        remaining = sorted(tmp_path.glob(".out.new-*"))
-        assert len(remaining) == 1 and (remaining[0] / "part").read_text() == "half"  # the running writer's
+        assert sorted(tmp_path.glob(".out.new-*")) == [running_folder] and not killed_folder.exists()
         assert (target / "done").is_file()
         young = tmp_path / ".out.new-young"
         young.mkdir()  # a writer that has just made its folder, not yet locked it
         with atomic_dir(target, marker="done") as tmp:
             (tmp / "done").write_text("whole again")
-        assert young.is_dir() and remaining[0].is_dir()
+        assert young.is_dir() and running_folder.is_dir()
     finally:
         running.kill()
         running.wait(timeout=30)
