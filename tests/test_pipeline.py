@@ -428,3 +428,19 @@ def test_convert_warns_when_quantization_changes_answers(capsys):
     assert "--keep-float16 depthwise,bias" in err
     _warn_if_quantization_hurts("uint8", {"val": {"top1_agreement": 0.61}}, ["bias", "depthwise"])
     assert "--keep-float16" not in capsys.readouterr().err
+
+
+def test_the_model_card_names_the_split_its_confusion_matrix_shows(tiny_build, tmp_path):
+    """train.py plots the test split's confusion matrix, or the validation split's for data without
+    a test split; the picture's description says which."""
+    import shutil
+
+    assert 'alt="Confusion matrix of the float model on the test split"' in _model_card(tiny_build["model_dir"],
+                                                                                         tmp_path / "a")
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    for kind in ("float", "quantized"):
+        metrics.get(kind, {}).pop("test", None)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert 'alt="Confusion matrix of the float model on the validation split"' in _model_card(model_dir, tmp_path / "b")

@@ -290,6 +290,8 @@ def _context(metadata, metrics, runtime):
         "weakest": weakest_classes(per_class) if per_class else [],
         "rarest": rarest_class(metadata["training"]["data"]["counts"]["train"]),
         "per_class_source": f"{detail_kind} model, {'test' if detail_split == 'test' else 'validation'} split",
+        # The split train.py plotted the confusion matrix of: test when the data has one.
+        "confusion_split": "test" if "test" in metrics.get("float", {}) else "validation",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
         "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias")),
                                   bool(metadata.get("inference", {}).get("flip_when_unsure"))),
