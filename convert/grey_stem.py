@@ -19,10 +19,11 @@ TOLERANCE = 1e-4
 def with_grey_stem(model, metadata):
     """(model, "backbone/layer" name of its folded first convolution): an equivalent model
     without the grey-to-RGB concatenation, or (`model`, None) when it was built another way or its
-    backbone scales the three channels differently (torch and caffe modes)."""
+    backbone treats the three channels apart before its first convolution (torch and caffe modes
+    scale them differently; EfficientNet's "raw" input meets a per-channel normalization of its own)."""
     arch = metadata["architecture"]
     names = {layer.name for layer in model.layers}
-    if "grey_to_rgb" not in names or PREPROCESSING.get(arch["backbone"], "tf") not in ("tf", "raw"):
+    if "grey_to_rgb" not in names or PREPROCESSING.get(arch["backbone"], "tf") != "tf":
         return model, None
     folded = build_model(model.outputs[0].shape[-1], metadata["input"]["size"], arch["input_size"],
                          arch["backbone"], arch["alpha"], dropout=0.0, grey_stem=True, blocks=arch.get("blocks", 0))

@@ -61,6 +61,16 @@ def test_grey_stem_leaves_a_model_of_another_form_alone():
     assert with_grey_stem(model, {"architecture": {"backbone": "mobilenet_v2"}}) == (model, None)
 
 
+def test_grey_stem_leaves_efficientnet_alone():
+    """EfficientNet normalizes each input channel inside its backbone, before its first convolution:
+    there is nothing to fold, and its conversion (one of `compare`'s backbones) must not fail."""
+    from convert.grey_stem import with_grey_stem
+
+    model = build_model(3, image_size=48, input_size=32, backbone="efficientnet_b0", alpha=1.0)
+    metadata = {"input": {"size": 48}, "architecture": {"backbone": "efficientnet_b0", "alpha": 1.0, "input_size": 32}}
+    assert with_grey_stem(model, metadata) == (model, None)
+
+
 def test_batchnorm_momentum_is_lowered_for_training_from_scratch():
     model = build_model(3, input_size=48)
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
