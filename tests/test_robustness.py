@@ -262,7 +262,10 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_continues(tmp_path, capsys):
 
     data = faces.write_class_folders(tmp_path / "data", per_class=10)
     model_dir = tmp_path / "model"
-    config = TrainConfig(epochs=5, max_steps=2, batch_size=8, input_size=48)
+    backbone = tmp_path / "backbone.h5"  # weights to start from, as `--weights FILE` takes them
+    keras.applications.MobileNetV2(input_shape=(48, 48, 3), alpha=0.35, include_top=False,
+                                   weights=None).save_weights(str(backbone))
+    config = TrainConfig(epochs=5, max_steps=2, batch_size=8, input_size=48, dropout=0.35, weights=str(backbone))
     first = train(data, model_dir, config, progress=False, callbacks=[CtrlCAfterSecondEpoch()])
     assert first["training"]["interrupted"] is True and first["training"]["epochs_run"] == 2
     assert "--resume" in capsys.readouterr().err
@@ -277,6 +280,9 @@ def test_ctrl_c_keeps_the_best_epoch_and_resume_continues(tmp_path, capsys):
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert [len(run["loss"]) for run in metrics["earlier_runs_history"]] == [2] and len(metrics["history"]["loss"]) == 1
     assert second["architecture"]["input_size"] == 48 and second["training"]["interrupted"] is False
+    # Nor is the network's dropout, or where its weights began, what this run's (default) options say.
+    assert second["architecture"]["weights"] == "file" and second["training"]["config"]["weights"] == "backbone.h5"
+    assert second["training"]["config"]["dropout"] == pytest.approx(0.35)
 
 
 def test_ctrl_c_before_the_first_epoch_leaves_nothing(tmp_path):

@@ -41,8 +41,12 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     if resume:
         model, previous = load_trained(out_dir)
         arch = previous["architecture"]
+        # The network is not built again: its form, its dropout and where its weights began are
+        # the run's it continues, whatever the options say, and are recorded as such.
         config = replace(config, backbone=arch["backbone"], alpha=arch["alpha"], input_size=arch["input_size"],
-                         blocks=arch.get("blocks", 0), image_size=previous["input"]["size"])
+                         blocks=arch.get("blocks", 0), image_size=previous["input"]["size"],
+                         dropout=_dropout_of(model, config.dropout),
+                         weights=previous["training"]["config"].get("weights", arch.get("weights", "none")))
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
         earlier_runs = _earlier_runs(out_dir)
     config = replace(config, seed=_seed_for(config, previous))
@@ -114,6 +118,14 @@ def _write_model_folder(out_dir, model, metadata, reports, history, earlier_runs
         headline = "test" if "test" in reports else "val"
         plot_confusion(reports[headline]["confusion"], metadata["labels"], tmp / "confusion_matrix.png",
                        f"Confusion matrix ({headline} split, float model)")
+
+
+def _dropout_of(model, default):
+    """The rate of the network's dropout layer (build_model names it), or `default` without one."""
+    try:
+        return float(model.get_layer("dropout").rate)
+    except ValueError:
+        return default
 
 
 def _earlier_runs(model_dir):
