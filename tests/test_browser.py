@@ -304,8 +304,9 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
         window.createImageBitmap = () => Promise.reject(new DOMException('gone', 'NotReadableError')); }""")
     page.click("article.result button.whole-photo")
     wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
-    assert page.text_content("#status") == ("The photo could not be read as one face: "
-                                            "this browser cannot decode image/png as an image")
+    assert page.text_content("#status") == ("The photo could not be read as one face: this file could not be "
+                                            "read as image/png: it is damaged, or this browser does not read "
+                                            "that format")
     assert not page.is_disabled("article.result button.whole-photo")
     page.evaluate("() => { window.createImageBitmap = window.__createImageBitmap; }")
     # A tight crop no detector sees can still be read: the whole photo's centre square as one face.
@@ -395,8 +396,16 @@ def test_picked_file_and_undecodable_file(tiny_site, open_page, tmp_path):
     page.set_input_files("#file-input", [str(good), str(bad)])
     page.wait_for_selector("article.result.error")
     assert "notes.png" in page.inner_text("article.result.error")
-    assert "cannot decode" in page.inner_text("article.result.error")
+    assert "could not be read as image/png" in page.inner_text("article.result.error")
     assert len(page.query_selector_all("article.result:not(.error)")) == 1
+    # An alert when it came, for screen readers to say at once; drawn again in another language, not
+    # an alert again (every error of a run would be said again).
+    assert page.get_attribute("article.result.error", "role") == "alert"
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#language")
+    wait_until(page, "document.documentElement.lang === 'ko'")
+    assert "notes.png" in page.inner_text("article.result.error")
+    assert page.get_attribute("article.result.error", "role") is None
 
 
 @pytest.fixture

@@ -403,6 +403,71 @@ def test_several_photos_are_read_one_at_a_time_with_progress_and_can_be_stopped(
         assert page.log.errors == []
 
 
+def test_a_browser_error_or_a_fault_of_the_page_answers_its_photo_and_the_run_goes_on(site, browser, tmp_path):
+    """The browser's own errors (a DOMException, whose legacy numeric code names no message) are
+    shown in their words; a fault of the page's own while a photo is shown answers that photo, and
+    the photos after it, and those given later, are all read."""
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"photo-{i}.png")
+        Image.fromarray(astronaut()).save(paths[-1])
+    cards = "document.querySelectorAll('article.result').length"
+    with ready_page(browser, site) as page:
+        page.evaluate("""() => {
+            window.__fail = { read: 1, url: 0 };
+            for (const proto of [CanvasRenderingContext2D.prototype, OffscreenCanvasRenderingContext2D.prototype]) {
+              const original = proto.getImageData;
+              proto.getImageData = function (...args) {
+                if (__fail.read > 0) { __fail.read -= 1; throw new DOMException('The canvas could not be read.', 'InvalidStateError'); }
+                return original.apply(this, args);
+              };
+            }
+            const createObjectURL = URL.createObjectURL;
+            URL.createObjectURL = (blob) => {
+              if (__fail.url > 0) { __fail.url -= 1; throw new TypeError('no object URL today'); }
+              return createObjectURL(blob);
+            };
+        }""")
+        page.set_input_files("#file-input", [str(p) for p in paths])
+        wait_until(page, f"{cards} === 3")
+        errors = [c.inner_text() for c in page.query_selector_all("article.result.error")]
+        assert errors == ["photo-0.png: The canvas could not be read."]
+        page.evaluate("() => { __fail.url = 1; }")  # the page's own step after the photo is read
+        page.set_input_files("#file-input", [str(p) for p in paths])
+        wait_until(page, f"{cards} === 6")
+        errors = [c.inner_text() for c in page.query_selector_all("article.result.error")]
+        assert errors == ["photo-0.png: no object URL today", "photo-0.png: The canvas could not be read."]
+        page.set_input_files("#file-input", str(paths[1]))  # a run after it is read as ever
+        wait_until(page, f"{cards} === 7")
+        assert page.text_content("#status") == "Done: 3 photos read."
+        assert [e for e in page.log.errors if "no object URL today" not in e] == []
+
+
+def test_the_keyboard_focus_stays_when_a_run_ends_or_a_button_is_busy(site, browser, tmp_path):
+    """A run that ends by itself hides its Stop button: the focus moves to the photo picker. A save
+    button pressed with the keyboard is disabled while it works and has the focus back after."""
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"photo-{i}.png")
+        Image.fromarray(astronaut()).save(paths[-1])
+    with ready_page(browser, site) as page:
+        page.evaluate(GATE_DECODING)
+        page.set_input_files("#file-input", [str(p) for p in paths])
+        wait_until(page, "decodeGate.waiting.length === 1")
+        page.focus("#batch-stop")
+        for _ in paths:
+            wait_until(page, "decodeGate.waiting.length === 1")
+            page.evaluate("decodeGate.waiting.shift()()")
+        wait_until(page, "document.getElementById('batch').hidden")
+        assert page.evaluate("document.activeElement.id") == "file-input"
+        page.focus("article.result .save-image")
+        with page.expect_download():
+            page.keyboard.press("Enter")
+        wait_until(page, "!document.querySelector('article.result .save-image').disabled")
+        assert page.evaluate("document.activeElement.classList.contains('save-image')")
+        assert page.log.errors == []
+
+
 def test_results_can_be_saved_even_when_the_model_failed_to_load(site, browser, tmp_path):
     """The model's files cannot be fetched: a photo given gets an error card, and saving the table
     still gives a file (its header), not an error in the page."""
@@ -418,6 +483,7 @@ def test_results_can_be_saved_even_when_the_model_failed_to_load(site, browser, 
             page.click("#save-csv")
         header = Path(download.value.path()).read_bytes().decode("utf-8-sig").splitlines()
         assert header == ["file,face,x,y,width,height,label"]
+        assert page.is_visible("#language")  # the error can be read in the other language
         assert not [e for e in page.log.errors if "model.json" not in e and "Failed to load resource" not in e]
 
 

@@ -8,8 +8,14 @@ export class CodedError extends Error {
   }
 }
 
+// Whether `err` names a message of the language files: a CodedError's code is a string; the
+// browser's own errors (DOMException) carry a legacy numeric `code`, which names none.
+export function hasMessageKey(err) {
+  return typeof err?.code === 'string';
+}
+
 // What to show for `err` inside another message: its own message key where it has one (so it is
 // shown, and switched, in the page's language), its English message otherwise.
 export function shownMessage(err) {
-  return err.code ? { code: err.code, params: err.params ?? {} } : err.message;
+  return hasMessageKey(err) ? { code: err.code, params: err.params ?? {} } : String(err?.message ?? err);
 }

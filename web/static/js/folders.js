@@ -3,7 +3,9 @@
 // path in the folder ("trip/day 2/IMG_0042.jpg"). Files that are not images, and hidden files and
 // folders (".DS_Store", "._IMG_0042.jpg", ".thumbnails/"), are left out.
 
-const byName = (a, b) => a.localeCompare(b, undefined, { numeric: true });
+// One collator for every comparison: localeCompare with options builds one per call, which made
+// sorting a folder of 200,000 photos take minutes.
+const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 const hidden = (name) => name.startsWith('.');
 
 // Files as [File]: those dropped as they are, and for each dropped folder its images. A folder

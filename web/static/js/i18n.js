@@ -53,7 +53,7 @@ export function t(key, params = {}) {
   const text = strings[key] ?? key;
   const shown = (value) => {
     if (Array.isArray(value)) return value.map(labelText).join(', ');
-    if (value && typeof value === 'object' && value.code) return t(value.code, value.params);
+    if (value && typeof value === 'object' && typeof value.code === 'string') return t(value.code, value.params);
     return String(value);
   };
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? shown(params[name]) : `{${name}}`));

@@ -41,8 +41,12 @@ async function fromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
-    if (!blob.type) throw new CodedError('cannot_decode_file', {}, 'this browser cannot decode this file as an image');
-    throw new CodedError('cannot_decode', { kind: blob.type }, `this browser cannot decode ${blob.type} as an image`);
+    // The browser says no more than that it failed: an empty file is told apart; a damaged file and
+    // a format this browser lacks read alike.
+    if (blob.size === 0) throw new CodedError('empty_file', {}, 'the file is empty');
+    if (!blob.type) throw new CodedError('cannot_decode_file', {}, 'this file could not be read as an image');
+    throw new CodedError('cannot_decode', { kind: blob.type },
+      `this file could not be read as ${blob.type}: it is damaged, or this browser does not read that format`);
   }
   const { width, height } = bitmap;  // a closed bitmap's size reads 0
   const side = Math.max(width, height);

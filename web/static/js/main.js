@@ -5,10 +5,12 @@ import { loadLanguage, switchLanguage, t } from './i18n.js';
 import { idle } from './idle.js';
 import { droppedFiles, pickedFolderImages } from './folders.js';
 import { centreSquare } from './image.js';
-import { clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults } from './ui.js';
+import {
+  clearResults, colourOf, drawLive, labelledImage, redraw, setStatus, showError, showResult, shownResults, whileBusy,
+} from './ui.js';
 import { resultsCsv, saveFile } from './export.js';
 import { ExpressionTimeline } from './timeline.js';
-import { shownMessage } from './errors.js';
+import { hasMessageKey, shownMessage } from './errors.js';
 
 const dropZone = document.getElementById('drop-zone');
 const fileInput = document.getElementById('file-input');
@@ -51,7 +53,7 @@ function handleFiles(files) {
     reading = next;
     next.then(forget, forget);
   }
-  run.files.push(...files);
+  for (const file of files) run.files.push(file);  // one by one: a spread of 200,000 overflows the stack
   run.total += files.length;
   showProgress();
   return reading;
@@ -59,7 +61,16 @@ function handleFiles(files) {
 
 async function readRun(current) {
   while (current.files.length) {
-    await classifyFile(current.files.shift());
+    const file = current.files.shift();
+    const clearsBefore = clears;
+    try {
+      await classifyFile(file);
+    } catch (err) {
+      // A fault of the page's own (a photo's own faults are cards already): this photo is answered
+      // with it, and the run goes on, so that no photo given after it waits forever.
+      console.error(err);
+      if (clears === clearsBefore) showError(file.name || t('pasted'), err);
+    }
     current.done += 1;
     showProgress();
   }
@@ -71,7 +82,10 @@ async function readRun(current) {
 }
 
 function showProgress() {
-  batchBox.hidden = !run || run.ended !== null || run.total < 2 || run.done >= run.total;
+  const hide = !run || run.ended !== null || run.total < 2 || run.done >= run.total;
+  // A run that ends by itself hides Stop too: the keyboard's focus goes where the next thing begins.
+  if (hide && !batchBox.hidden && batchBox.contains(document.activeElement)) fileInput.focus();
+  batchBox.hidden = hide;
   if (!run) return;
   batchBar.max = run.total;
   batchBar.value = run.done;
@@ -202,9 +216,7 @@ onClickHidingItself('clear-results', () => {
 
 // The frame on screen now, its faces found again on that very frame and labelled, as a JPEG (the
 // live labels lag the picture by a frame).
-cameraSave.addEventListener('click', async (event) => {
-  const button = event.currentTarget;
-  button.disabled = true;
+cameraSave.addEventListener('click', () => whileBusy(cameraSave, async () => {
   try {
     const frame = await createImageBitmap(video);
     try {
@@ -217,10 +229,8 @@ cameraSave.addEventListener('click', async (event) => {
     }
   } catch (err) {
     setStatus('save_failed', { message: shownMessage(err) }, 'error');
-  } finally {
-    button.disabled = false;
   }
-});
+}));
 
 // A camera starting again shows nothing of the last one: no frame rate, faces or chart from then.
 function clearLiveView() {
@@ -263,7 +273,7 @@ cameraButton.addEventListener('click', async () => {
     cameraSection.hidden = true;
     // The camera's own errors are messages of their own; anything else (the model failing to load)
     // is why the camera could not start.
-    if (err.code?.startsWith('camera_')) setStatus(err.code, { message: err.message }, 'error');
+    if (hasMessageKey(err) && err.code.startsWith('camera_')) setStatus(err.code, { message: err.message }, 'error');
     else setStatus('camera_failed', { message: shownMessage(err) }, 'error');
   } finally {
     cameraButton.disabled = false;
@@ -302,6 +312,7 @@ Promise.all([facemood.ready, languageReady]).then(
   (err) => {
     loadFailed = true;
     setStatus('load_failed', { message: shownMessage(err) }, 'error');
+    languageButton.hidden = false;  // the message, at least, can be read in the other language
   },
 );
 

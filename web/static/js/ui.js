@@ -2,7 +2,7 @@
 // textContent, never as HTML, so labels and file names can hold anything.
 import { labelledName, saveFile } from './export.js';
 import { labelText, t } from './i18n.js';
-import { CodedError, shownMessage } from './errors.js';
+import { CodedError, hasMessageKey, shownMessage } from './errors.js';
 
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
@@ -114,19 +114,22 @@ function resultCard(entry) {
     if (readWhole) {
       const button = el('button', 'button secondary whole-photo', t('whole_photo_as_face'));
       button.type = 'button';
-      button.addEventListener('click', async () => {
-        button.disabled = true;
+      button.addEventListener('click', () => whileBusy(button, async () => {
         try {
           entry.result = await readWhole();
-          const drawn = draw(entry);
-          card.replaceWith(drawn);
-          summarize();
-          drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
         } catch (err) {  // the file moved or was deleted since it was picked, say
-          button.disabled = false;
           setStatus('whole_photo_failed', { message: shownMessage(err) }, 'error');
+          return;
         }
-      });
+        if (!card.isConnected) {  // every card was drawn again meanwhile (a language switch): again
+          redraw();
+          return;
+        }
+        const drawn = draw(entry);
+        card.replaceWith(drawn);
+        summarize();
+        drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
+      }));
       details.append(button);
     }
   }
@@ -149,12 +152,24 @@ function resultCard(entry) {
   return card;
 }
 
+// `work` with `button` disabled meanwhile (no second click). A disabled button loses the keyboard's
+// focus, and enabling it again does not give it back: it does here.
+export async function whileBusy(button, work) {
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    if (focused && button.isConnected) button.focus();
+  }
+}
+
 // Saves the photo with its faces labelled: "group.jpg" becomes "group-facemood.jpg".
 function saveButton({ name, type, result, labels }, card) {
   const button = el('button', 'link-button save-image', t('save_image'));
   button.type = 'button';
-  button.addEventListener('click', async () => {
-    button.disabled = true;
+  button.addEventListener('click', () => whileBusy(button, async () => {
     try {
       const img = card.querySelector('.photo img');
       await img.decode();
@@ -162,22 +177,22 @@ function saveButton({ name, type, result, labels }, card) {
       saveFile(blob, labelledName(name, blob.type));
     } catch (err) {
       setStatus('save_failed', { message: shownMessage(err) }, 'error');
-    } finally {
-      button.disabled = false;
     }
-  });
+  }));
   return button;
 }
 
-function errorCard({ name, code, params, message }) {
+// `fresh`: a card shown for the first time is an alert, which screen readers say at once; drawn
+// again (a language switch) it is not, or every error would be said again.
+function errorCard({ name, code, params, message }, fresh) {
   const card = el('article', 'result error');
-  card.setAttribute('role', 'alert');
+  if (fresh) card.setAttribute('role', 'alert');
   card.append(el('p', null, `${name}: ${code ? t(code, params) : message}`));
   return card;
 }
 
-function draw(entry) {
-  return entry.result ? resultCard(entry) : errorCard(entry);
+function draw(entry, fresh = false) {
+  return entry.result ? resultCard(entry) : errorCard(entry, fresh);
 }
 
 // `readWhole` (optional): a function giving the result of reading the whole photo as one face,
@@ -199,12 +214,13 @@ function summarize() {
 }
 
 export function showError(name, error) {
-  show({ name, code: error.code, params: error.params, message: error.message });
+  show(hasMessageKey(error) ? { name, code: error.code, params: error.params, message: error.message }
+    : { name, message: String(error?.message ?? error) });
 }
 
 function show(entry) {
   shown.push(entry);
-  resultsEl.prepend(draw(entry));
+  resultsEl.prepend(draw(entry, true));
   resultsActions.hidden = false;
   summarize();
   if (entry.result) announce(entry);  // an error card is an alert of its own
@@ -232,7 +248,7 @@ export function clearResults() {
 
 // Draw everything again in the current language.
 export function redraw() {
-  resultsEl.replaceChildren(...shown.map(draw).reverse());
+  resultsEl.replaceChildren(...shown.map((entry) => draw(entry)).reverse());
   summarize();
   setStatus(status.key, status.params, status.kind);
 }
