@@ -187,7 +187,7 @@ def page_input(batch, metadata):
 def _standardized(batch, target):
     flat = batch.reshape(len(batch), -1).astype(np.float64)
     mean = flat.mean(axis=1, keepdims=True)
-    std = np.maximum(flat.std(axis=1, keepdims=True), target["min_std"])  # a flat crop is not stretched
+    std = np.maximum(flat.std(axis=1, keepdims=True), target["min_std"])  # one grey stays one grey
     out = (flat - mean) * (np.clip(std, *target["std"]) / std) + np.clip(mean, *target["mean"])
     return np.clip(out, 0, 255).reshape(batch.shape).astype(np.float32)
 

@@ -166,3 +166,12 @@ def test_the_model_card_names_its_weakest_classes_from_the_figures(shipped_site)
     rarest = min(train_counts, key=train_counts.get)
     share = train_counts[rarest] / sum(train_counts.values())
     assert f"{rarest} has {share * 100:.1f} % of the training images" in card
+
+
+def test_a_class_absent_from_the_split_is_not_named_weakest():
+    """A class with no image in the split has a recall of 0 by convention, not a poor one."""
+    from web.render import weakest_classes
+
+    per_class = {"angry": {"recall": 0.5, "support": 10}, "disgust": {"recall": 0.0, "support": 0},
+                 "fear": {"recall": 0.3, "support": 12}, "happy": {"recall": 0.9, "support": 40}}
+    assert weakest_classes(per_class) == [("fear", 0.3), ("angry", 0.5)]

@@ -56,7 +56,8 @@ class Dataset:
         """The training faces' usual grey levels and contrasts: the 10th to 90th percentiles of the
         training images' means and of their standard deviations. The page brings a crop whose
         mean or contrast lies outside them to the nearest edge (see convert/graph_model.py's
-        page_input); `min_std` keeps a flat crop from being stretched."""
+        page_input); `min_std` is the smallest contrast divided by, so that a crop of one grey
+        stays one grey (a nearly flat one is brought up to the usual contrast, its noise with it)."""
         flat = self.train.images.reshape(len(self.train), -1).astype(np.float64)
         usual = lambda v: [round(float(q), 2) for q in np.percentile(v, [10, 90])]  # noqa: E731
         return {"mean": usual(flat.mean(axis=1)), "std": usual(flat.std(axis=1)), "min_std": 1.0}

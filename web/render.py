@@ -240,8 +240,10 @@ def _kind_names(flip, class_bias, only_unsure=False):
 
 def weakest_classes(per_class, count=2):
     """The `count` classes with the lowest recall, lowest first, as (label, recall): what the model
-    card names as recognised least reliably (from the figures, so it holds for any model)."""
-    ranked = sorted(per_class.items(), key=lambda item: item[1]["recall"])
+    card names as recognised least reliably (from the figures, so it holds for any model). A class
+    with no image in the split has no recall to rank (its 0 is not one)."""
+    ranked = sorted(((label, m) for label, m in per_class.items() if m.get("support", 1) > 0),
+                    key=lambda item: item[1]["recall"])
     return [(label, m["recall"]) for label, m in ranked[:count]]
 
 
