@@ -120,7 +120,7 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
         metadata["tfjs"]["ops_removed"] = removed
         if test_time_flip == "unsure":
             _set_flip_margin(GraphModel(out), metadata, dataset, progress)
-        if dtype_map and keep_float16:
+        if keep_float16:  # recorded even where nothing is quantized, for the next conversion to keep
             metadata["tfjs"]["float16_kinds"] = sorted(keep_float16)
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
         if dataset is not None:

@@ -32,6 +32,15 @@ def test_gzip_is_detected_by_content_and_hash_is_of_the_file(tmp_path):
     assert b.sha256 == hashlib.sha256(packed.read_bytes()).hexdigest()
 
 
+def test_a_csv_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Spreadsheets save CSV with a UTF-8 byte-order mark: the same images, not a refused header."""
+    plain = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(6, 2, 2))
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    one, two = load_dataset(plain), load_dataset(marked)
+    assert np.array_equal(one.train.images, two.train.images) and np.array_equal(one.test.labels, two.test.labels)
+
+
 def test_csv_without_usage_gets_a_seeded_split(tmp_path):
     path = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(30, 0, 0))
     text = path.read_text().replace("emotion,pixels,Usage", "emotion,pixels").replace(",Training", "")

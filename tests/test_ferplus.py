@@ -34,6 +34,19 @@ def test_targets_mix_votes_and_labels_by_weight(tmp_path, fer):
     assert soft_targets(ds, votes, 1.0)["test"][0][neutral] == pytest.approx(0.3)
 
 
+def test_the_votes_of_rows_that_rate_another_image_are_left_out(tmp_path):
+    """Rows 5274 and 33200 of fer2013new.csv rate the image of a later row that took their file name:
+    their votes say nothing of their own image."""
+    from train.ferplus import read_vote_distributions
+
+    path = tmp_path / "votes.csv"
+    row = "Training,fer.png,3,4,0,0,0,0,3,0,0,0"  # neutral 3, happiness 4, fear 3
+    path.write_text("\n".join([faces.FERPLUS_HEADER] + [row] * 5276) + "\n")
+    shares = read_vote_distributions(path)["train"]
+    assert np.isnan(shares[5274]).all()
+    assert shares[5273].tolist() == shares[5275].tolist() and shares[5273].sum() == pytest.approx(1)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p, fer: p.write_text(faces.FERPLUS_HEADER + "\n"), "0 train rows, but the data has 9"),
     (lambda p, fer: faces.write_ferplus_csv(p, fer, shift=1), "do not line up"),

@@ -400,6 +400,12 @@ def test_keep_float16_keeps_depthwise_kernels_and_biases_and_is_remembered(tiny_
     assert json.loads((model_dir / "metadata.json").read_text())["tfjs"]["float16_kinds"] == ["bias", "depthwise"]
     run_build("convert", "--model-dir", model_dir, "--quiet")  # not given: kept
     assert dtypes_by_kind(model_dir) == kept
+    # Through a conversion that quantizes nothing, the choice is still kept for the next one.
+    run_build("convert", "--model-dir", model_dir, "--quantize", "none", "--quiet")
+    assert "kept float16" not in _model_card(model_dir, tmp_path / "unquantized")
+    run_build("convert", "--model-dir", model_dir, "--quantize", "uint8", "--quiet")
+    assert dtypes_by_kind(model_dir) == kept
+    assert "uint8 weights (bias, depthwise kept float16)" in _model_card(model_dir, tmp_path / "quantized")
     # A layer by name: tiny_build's MobileNetV2 has a pointwise "expand" convolution in block 1.
     run_build("convert", "--model-dir", model_dir, "--keep-float16", "block_1_expand", "--quiet")
     spec = json.loads((model_dir / "tfjs" / "model.json").read_text())

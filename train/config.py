@@ -64,7 +64,8 @@ HELP = {
                            "not pick (with --teacher; 1 = mix the teacher's prediction into the target)",
     "patience": "epochs without a better validation accuracy before stopping",
     "max_steps": "steps per epoch, 0 = the whole training split (for quick runs)",
-    "seed": f"random seed for the split, initialisation, shuffling and augmentation; not given (None): "
+    "seed": f"random seed for the split, initialisation and shuffling (augmentation runs on several "
+            f"threads, so its draws, and the trained weights, still vary a little from run to run); not given (None): "
             f"{DEFAULT_SEED}, or with --resume the resumed model's, so that a split chosen by the seed stays the same",
     "crop_margin": "context added around a detected face box on each side, as a fraction of the box, "
                    "recorded for the browser (0.10 measured best for FER2013 by bench/crop_margin.py, on "

@@ -111,7 +111,8 @@ def _open_text(path, raw):
     stream = io.BufferedReader(raw)
     if magic == b"\x1f\x8b":
         stream = gzip.GzipFile(fileobj=stream)
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    # utf-8-sig: a byte-order mark at the start (spreadsheets write one) is not part of the header.
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 
 
 def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):

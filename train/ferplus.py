@@ -18,20 +18,24 @@ from train.data import FER2013_LABELS, FER2013_USAGE, SPLITS
 FERPLUS_COLUMNS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
                    "sad": "sadness", "surprise": "surprise", "neutral": "neutral"}
 MIN_AGREEMENT = 0.4
+# Data rows (0 = the first after the header) whose votes rate another image: FER+ gave them a file
+# name also given to a later row, whose image overwrote theirs (rows 6968 and 34334). Their votes are
+# left out, so that only the FER2013 label counts for them.
+VOTES_FOR_ANOTHER_IMAGE = {5274, 33200}
 
 
 def read_vote_distributions(path):
     """{split: (n, 7) float32} FER+ vote shares in FER2013's class order, per FER2013 split.
 
-    Rows without a vote for any of the seven classes (e.g. all votes 'not a face') get NaN rows:
-    for them only the FER2013 label counts.
+    Rows without a vote for any of the seven classes (e.g. all votes 'not a face'), and the rows of
+    VOTES_FOR_ANOTHER_IMAGE, get NaN rows: for them only the FER2013 label counts.
     """
     path = Path(path)
     if not path.is_file():
         raise FacemoodError(f"{path}: FER+ votes file does not exist")
     rows = {s: [] for s in SPLITS}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # as train/data.py reads the CSV
             reader = csv.DictReader(f)
             missing = [c for c in ["Usage", *FERPLUS_COLUMNS.values()] if c not in (reader.fieldnames or [])]
             if missing:
@@ -44,7 +48,8 @@ def read_vote_distributions(path):
                     votes = [float(row[FERPLUS_COLUMNS[label]]) for label in FER2013_LABELS]
                 except (TypeError, ValueError):
                     raise FacemoodError(f"{path}:{line_no}: votes must be numbers") from None
-                rows[FER2013_USAGE[usage]].append(votes)
+                rows[FER2013_USAGE[usage]].append([0.0] * len(votes) if line_no - 2 in VOTES_FOR_ANOTHER_IMAGE
+                                                  else votes)
     except (OSError, UnicodeDecodeError) as e:
         raise FacemoodError(f"{path}: cannot read FER+ votes ({e})") from None
     shares = {}

@@ -217,6 +217,11 @@ def _vendored_files():
     return runtime, detector
 
 
+def _kept_float16(tfjs):
+    """The weights kept float16 in these shards: the recorded choice, where the rest is quantized."""
+    return tfjs.get("float16_kinds", []) if tfjs.get("quantize") in ("uint8", "uint16") else []
+
+
 def training_stages(training):
     """The training runs behind a model, first to last: a resumed run records the one it continued."""
     stages = []
@@ -285,7 +290,8 @@ def _context(metadata, metrics, runtime):
     per_class = metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class")
     return {
         "arch": metadata["architecture"], "input": metadata["input"], "crop": metadata["crop"],
-        "tfjs": metadata["tfjs"], "training": metadata["training"], "data": metadata["training"]["data"],
+        "tfjs": metadata["tfjs"], "kept_float16": _kept_float16(metadata["tfjs"]),
+        "training": metadata["training"], "data": metadata["training"]["data"],
         "stages": training_stages(metadata["training"]),
         "summary": summary,
         "per_class": per_class,
@@ -308,7 +314,7 @@ def _context(metadata, metrics, runtime):
             "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
             # Some tensors may be kept float16 under a uint8 quantization: both kinds named then.
-            "quantize": metadata["tfjs"]["quantize"] + (" + float16" if metadata["tfjs"].get("float16_kinds") else ""),
+            "quantize": metadata["tfjs"]["quantize"] + (" + float16" if _kept_float16(metadata["tfjs"]) else ""),
             "labels": metadata["labels"],  # named in the reader's language
             **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
                is not None else "—" for split in ("val", "test")},
