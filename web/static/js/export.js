@@ -18,9 +18,9 @@ export function labelledName(name, type) {
 }
 
 // The results on the page as a CSV table: one row per face, boxes in the photo's own pixels, the
-// label and every class probability; a photo without a face gets one row with only its name, so
-// none goes missing from the table. Class names are the model's, not translated: a table is for
-// other programs.
+// label and every class probability; a photo without a face gets one row with only its name, so no
+// photo read goes missing from the table (one that could not be read has no result, and no row).
+// Class names are the model's, not translated: a table is for other programs.
 
 // A text cell a spreadsheet would run as a formula (=, +, -, @, tab, return: a file can be named
 // so) is kept as text; numbers, negative ones included, stay numbers.
