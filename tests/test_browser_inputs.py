@@ -377,35 +377,3 @@ def test_photos_of_many_shapes_in_any_order_give_the_same_faces(page):
     assert runs["after"] == runs["tensors"]
     assert page.log.errors == []
 
-
-def test_a_folder_of_200000_files_is_taken_in_and_can_be_stopped(page):
-    """A data set's folder dropped at once: every file joins the run (passed one by one; as a
-    function's arguments, 200,000 overflowed the stack and nothing was read), and Stop ends it."""
-    page.evaluate("""() => {
-        const count = 200000;
-        const empty = new File([], 'empty.png', { type: 'image/png' });  // one for all: each File costs
-        const entry = (i) => {
-          const name = `f${String(i).padStart(6, '0')}.png`;
-          return { isFile: true, isDirectory: false, name, fullPath: `/big/${name}`, file: (ok) => ok(empty) };
-        };
-        const folder = { isFile: false, isDirectory: true, name: 'big', fullPath: '/big', createReader: () => {
-          let next = 0;
-          return { readEntries: (ok) => {  // in batches, as browsers give them
-            const batch = [];
-            for (; next < count && batch.length < 1000; next++) batch.push(entry(next));
-            ok(batch);
-          } };
-        } };
-        const transfer = { types: ['Files'], files: [new File([], 'big')],
-                           items: [{ kind: 'file', webkitGetAsEntry: () => folder, getAsFile: () => null }] };
-        const event = new Event('drop', { bubbles: true, cancelable: true });
-        Object.defineProperty(event, 'dataTransfer', { value: transfer });
-        document.body.dispatchEvent(event);
-    }""")
-    wait_until(page, "document.getElementById('batch-progress').max === 200000", timeout=60)
-    page.wait_for_selector("article.result.error")
-    assert page.inner_text("article.result.error:last-child") == "big/f000000.png: the file is empty"  # the first
-    page.click("#batch-stop")
-    wait_until(page, "document.getElementById('status').textContent.startsWith('Stopped:')")
-    assert page.text_content("#status").endswith("of 200000 photos read.")
-    assert page.log.errors == []
