@@ -69,7 +69,7 @@ async function readRun(current) {
       // A fault of the page's own (a photo's own faults are cards already): this photo is answered
       // with it, and the run goes on, so that no photo given after it waits forever.
       console.error(err);
-      if (clears === clearsBefore) showError(file.name || t('pasted'), err);
+      if (clears === clearsBefore) showError(photoName(file), err);
     }
     current.done += 1;
     showProgress();
@@ -113,6 +113,9 @@ function onClickHidingItself(id, action) {
 
 onClickHidingItself('batch-stop', () => endRun('stopped'));
 
+// A pasted image may come without a name.
+const photoName = (file) => file.name || t('pasted');
+
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
 async function classifyFile(file) {
   const clearsBefore = clears;
@@ -125,7 +128,7 @@ async function classifyFile(file) {
   }
   await languageReady;  // a card drawn before its language file would show message keys
   if (clears !== clearsBefore) return;
-  const name = file.name || t('pasted');
+  const name = photoName(file);
   if (error) showError(name, error);
   else {
     showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels,

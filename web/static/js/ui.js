@@ -2,7 +2,7 @@
 // textContent, never as HTML, so labels and file names can hold anything.
 import { labelledName, saveFile } from './export.js';
 import { labelText, t } from './i18n.js';
-import { CodedError, hasMessageKey, shownMessage } from './errors.js';
+import { CodedError, shownMessage } from './errors.js';
 
 const statusEl = document.getElementById('status');
 const resultsEl = document.getElementById('results');
@@ -214,8 +214,8 @@ function summarize() {
 }
 
 export function showError(name, error) {
-  show(hasMessageKey(error) ? { name, code: error.code, params: error.params, message: error.message }
-    : { name, message: String(error?.message ?? error) });
+  const message = shownMessage(error);  // a message key where it has one, its own words otherwise
+  show(typeof message === 'string' ? { name, message } : { name, ...message });
 }
 
 function show(entry) {
