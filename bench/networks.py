@@ -7,12 +7,14 @@ noisy machine falls on all alike: the photo detector at the 256x192 a 4:3 photo 
 run at (faster, but a face must then be larger to be found: bench.detector_scale measures how much); the close-range
 detector the webcam uses; the expression model on one crop and on two (a face and its mirror
 image). No crop, no drawing, no post-processing: the networks' own time, read back to JavaScript.
-Writes --out/networks.json (every run) and networks.md (medians).
+Writes --out/networks.json (every run) and networks.md (medians); --render-only writes networks.md
+again from the runs in networks.json.
 
-    python -m bench.networks [--model-dir models/default] [--runs 40]
+    python -m bench.networks [--model-dir models/default] [--runs 40] [--render-only]
 """
 import argparse
 import datetime
+import json
 import statistics
 import sys
 import tempfile
@@ -34,7 +36,8 @@ CASES = [
     ("photo_detector_160x128", DETECTOR, [1, 128, 160, 3], "photo detector, 160×128 (if run at 160)"),
     ("close_range_detector_128x96", CLOSE_RANGE, [1, 96, 128, 3], "close-range detector, 128×96 (a webcam frame)"),
     ("expression_model_1", EXPRESSION, 1, "expression model, one crop"),
-    ("expression_model_2", EXPRESSION, 2, "expression model, two crops (a face and its mirror image)"),
+    ("expression_model_2", EXPRESSION, 2, "expression model, two crops in one batch (the page runs an unsure "
+                                          "face's mirror image as a second batch of one)"),
 ]
 WARM_UP_RUNS = 5
 
@@ -45,6 +48,9 @@ def parse_args(argv):
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default", help="model folder (default: the shipped one)")
     parser.add_argument("--runs", type=int, default=40, help="rounds over every network (default 40)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for networks.json and .md")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: write networks.md (and networks.json's table) again from the runs "
+                             "in --out/networks.json, as this version sums them up")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -57,6 +63,8 @@ def main(argv=None):
 
 
 def run(args, command):
+    if args.render_only:
+        return render_again(args.out)
     from playwright.sync_api import sync_playwright
 
     from bench import sites
@@ -125,14 +133,36 @@ _MEASURE = """async ([cases, runs, warmUps]) => {
 }"""
 
 
+def render_again(out):
+    """networks.md and networks.json's table again from the stored runs, with this version's labels."""
+    path = out / "networks.json"
+    if not path.is_file():
+        raise FacemoodError(f"{path}: no benchmark run to render; run `python -m bench.networks` first")
+    report = json.loads(path.read_text())
+    labels = {name: what for name, _, _, what in CASES}
+    for row in report["networks"]:
+        row["what"] = labels.get(row["name"], row["what"])
+    report["markdown"] = _markdown(report)
+    save_results(out, "networks", report, report["markdown"])
+    return report
+
+
+def middle_half(values):
+    """The first and third quartiles, interpolated between the runs as NumPy's percentile does."""
+    if len(values) < 2:
+        return values[0], values[0]
+    quarter, _, three_quarters = statistics.quantiles(values, n=4, method="inclusive")
+    return quarter, three_quarters
+
+
 def _markdown(report):
     rows = report["networks"]
     base = statistics.median(rows[0]["ms"])
     lines = ["| network, input | median | range of the middle half | share of the photo detector at 256×192 |",
              "|---|---|---|---|"]
     for row in rows:
-        ms = sorted(row["ms"])
-        quarter, three_quarters = ms[len(ms) // 4], ms[(3 * len(ms)) // 4]
+        ms = row["ms"]
+        quarter, three_quarters = middle_half(ms)
         lines.append(f"| {row['what']} | {statistics.median(ms):.1f} ms | {quarter:.1f}–{three_quarters:.1f} ms "
                      f"| {statistics.median(ms) / base:.0%} |")
     return "\n".join(lines) + (

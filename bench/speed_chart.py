@@ -36,7 +36,7 @@ def chart_png(result, titles):
         if name == "facemood" and result.get("warm_second_visit", {}).get(name):
             series.append((titles[name] + ", second visit", name, result["warm_second_visit"][name]["ms"]))
     series = [s for s in series if s[2]][::-1]
-    boxes = warm_ax.boxplot([s[2] for s in series], vert=False, whis=(5, 95), showfliers=False, widths=0.55,
+    boxes = warm_ax.boxplot([s[2] for s in series], orientation="horizontal", whis=(5, 95), showfliers=False, widths=0.55,
                             patch_artist=True, medianprops={"color": "black"})
     for patch, (_, name, _) in zip(boxes["boxes"], series):
         patch.set_facecolor(COLOURS[name])

@@ -396,6 +396,31 @@ def test_networks_benchmark_times_each_network_at_its_shapes(tmp_path):
     assert "| photo detector, 256×192 (a 4:3 photo, as the page runs it) |" in table and "| 100% |" in table
 
 
+def test_networks_render_only_gives_the_quartiles_of_the_stored_runs(tmp_path, capsys):
+    """--render-only sums the stored runs up again: the middle half is the first to the third
+    quartile (as NumPy interpolates them), not the runs at n/4 and 3n/4."""
+    from bench import networks
+
+    report = json.loads((ROOT / "bench" / "results" / "networks.json").read_text())
+    report["networks"] = [{**row, "what": "an old label", "ms": list(range(1, 9))} for row in report["networks"]]
+    (tmp_path / "networks.json").write_text(json.dumps(report))
+    assert networks.main(["--render-only", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "networks.md").read_text()
+    import numpy as np
+
+    q1, q3 = np.percentile(range(1, 9), [25, 75])  # 2.75 and 6.25; the runs at 8//4 and 24//4 are 3 and 7
+    assert f"| 4.5 ms | {q1:.1f}–{q3:.1f} ms | 100% |" in table
+    assert "an old label" not in table and networks.CASES[-1][3] in table
+    assert json.loads((tmp_path / "networks.json").read_text())["markdown"] == table
+
+
+def test_networks_render_only_without_a_run_says_so(tmp_path, capsys):
+    from bench import networks
+
+    assert networks.main(["--render-only", "--out", str(tmp_path)]) == 1
+    assert "no benchmark run to render" in capsys.readouterr().err
+
+
 def test_networks_benchmark_refuses_a_folder_without_a_model(tmp_path, capsys):
     from bench import networks
 
