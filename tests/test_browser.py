@@ -131,6 +131,36 @@ def test_a_photo_given_while_the_page_loads_skips_the_blank_warm_up_runs(shipped
         context.close()
 
 
+def test_a_large_run_given_while_the_page_loads_holds_back_only_until_its_first_answer(shipped_site, browser, tmp_path):
+    """The language switch (and the service worker) wait for the first photo given while the page
+    loads, not for the whole run it belongs to: a folder of photos dropped first would otherwise
+    keep them back until its last photo."""
+    photo = tmp_path / "face.png"
+    Image.fromarray(astronaut()).save(photo)
+    count = 60
+    context = browser.new_context()
+    try:
+        held = []
+        context.route("**/model.json", lambda route: held.append(route))
+        page = context.new_page()
+        log = PageLog(page)
+        page.goto(shipped_site["url"], wait_until="domcontentloaded")
+        page.set_input_files("#file-input", [str(photo)] * count)
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # route handlers run while Playwright waits
+        assert held
+        held[0].continue_()
+        page.wait_for_selector("body[data-ready=true]", timeout=60000)
+        answered = page.locator("article.result").count()
+        assert page.locator("#language").is_visible()
+        assert 1 <= answered < count, f"{answered} of {count} photos answered when the page became ready"
+        wait_until(page, f"document.querySelectorAll('article.result').length === {count}", timeout=120)
+        assert log.errors == []
+    finally:
+        context.close()
+
+
 def test_browser_scores_equal_python_on_the_converted_model(site, open_page):
     from convert.graph_model import GraphModel, page_probabilities
 

@@ -42,6 +42,8 @@ let run = null;
 let clears = 0;
 let reading = null;  // the runs still being read, one after another; the service worker waits for them
 let loadFailed = false;  // then the status keeps saying so, whatever a run does
+let firstAnswered;  // resolves when the page's first photo is answered
+const firstAnswer = new Promise((resolve) => { firstAnswered = resolve; });
 
 function handleFiles(files) {
   if (!run || run.ended) {
@@ -72,6 +74,7 @@ async function readRun(current) {
       if (clears === clearsBefore) showError(photoName(file), err);
     }
     current.done += 1;
+    firstAnswered();
     showProgress();
   }
   current.ended ??= 'done';
@@ -292,11 +295,13 @@ languageButton.addEventListener('click', async () => {
   }
 });
 
-// Once the page is ready and the photos given meanwhile are answered, in a task of its own after
-// their cards are drawn: for work that must not compete with the first result.
+// Once the page is ready and the first photo given meanwhile is answered (if any was), in a task
+// of its own after its card is drawn: for work that must not compete with the first result. Not
+// the whole run: a folder of thousands given first would hold the language switch and the offline
+// cache back until its last photo.
 async function afterFirstResults() {
   await facemood.ready;
-  while (reading) await reading.catch(() => {});
+  if (reading) await Promise.race([reading.catch(() => {}), firstAnswer]);
   await idle();
 }
 
