@@ -51,6 +51,7 @@ def atomic_dir(target, marker=None):
     The swap is two renames (old -> backup, new -> target), each atomic on one file system.
     """
     target = Path(target)
+    _recover_backups(target)
     check_replaceable(target, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
@@ -100,6 +101,31 @@ def _remove_abandoned(target):
                 os.close(lock)
 
 
+def _recover_backups(target):
+    """A run killed between the swap's two renames left the previous output aside, as
+    .NAME.old-PID, and no NAME: it is put back. Beside a NAME, such a backup is stale and goes.
+    Backups of a process still running are its own to put back or remove."""
+    for backup in target.parent.glob(f".{glob.escape(target.name)}.old-*"):
+        pid = backup.name.rpartition("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if target.exists() or target.is_symlink():
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.replace(backup, target)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def check_replaceable(target, marker):
     """Refuse, before anything is written, to replace what is not an earlier output of this kind."""
     if target.is_symlink():
@@ -123,17 +149,20 @@ def check_replaceable(target, marker):
 def _swap(tmp, target):
     """Rename `tmp` to `target`, moving an old `target` aside first and putting it back on failure."""
     backup = target.parent / f".{target.name}.old-{os.getpid()}"
-    moved = False
+    moved = swapped = False
     try:
         if target.exists():
             os.replace(target, backup)
             moved = True
         os.replace(tmp, target)
-    except OSError as e:
-        if moved:
+        swapped = True
+    except BaseException as e:  # an interrupt (Ctrl-C, SIGTERM) between the renames too
+        if moved and not swapped:
             with contextlib.suppress(OSError):
                 os.replace(backup, target)
-        raise FacemoodError(f"{target}: cannot replace it with the new output ({e.strerror or e})") from None
+        if isinstance(e, OSError):
+            raise FacemoodError(f"{target}: cannot replace it with the new output ({e.strerror or e})") from None
+        raise
     shutil.rmtree(backup, ignore_errors=True)
 
 

@@ -189,11 +189,11 @@ def test_the_site_carries_the_isolation_headers_for_hosts_that_read_them_from_a_
     """dist/_headers gives every path the headers `build.py serve` sends, in the format Netlify and
     Cloudflare Pages read; the service worker does not precache it, and gives later visits the same
     headers."""
-    from web.serve import ISOLATION_HEADERS
+    from web.serve import CACHE_HEADERS, ISOLATION_HEADERS
 
     dist = shipped_site["dist"]
     lines = [line for line in (dist / "_headers").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "/*" and all(line.startswith("  ") for line in lines[1:])
-    assert dict(line.strip().split(": ", 1) for line in lines[1:]) == ISOLATION_HEADERS
+    assert dict(line.strip().split(": ", 1) for line in lines[1:]) == {**ISOLATION_HEADERS, **CACHE_HEADERS}
     worker = (dist / "sw.js").read_text()
     assert '"_headers"' not in worker and f"const ISOLATION = {json.dumps(ISOLATION_HEADERS)};" in worker

@@ -1,6 +1,9 @@
 """Bad input never crashes a loader, and a failed write never leaves a half-built output."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,6 +162,55 @@ def test_atomic_dir_swap_failure_is_one_line_and_keeps_the_old_output(tmp_path, 
     assert (target / "metadata.json").read_text() == "old"
 
 
+def test_atomic_dir_interrupted_between_the_renames_puts_the_old_output_back(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM, which build.py turns into it) after the old output is moved aside and
+    before the new one takes its place: the old output is back where it was, nothing else left."""
+    from common import atomic
+
+    target = tmp_path / "dist"
+    target.mkdir()
+    (target / "index.html").write_text("old")
+    real_replace, calls = atomic.os.replace, []
+
+    def interrupted_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(target, marker="index.html") as tmp:
+            (tmp / "index.html").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["dist"]
+    assert (target / "index.html").read_text() == "old"
+
+
+@pytest.mark.parametrize("output_left", [False, True])
+def test_a_backup_left_by_a_killed_swap_is_put_back_or_removed(tmp_path, output_left):
+    """A run killed outright between the swap's two renames leaves the old output as
+    .NAME.old-PID: the next run into NAME puts it back (then replaces it as usual), or removes it
+    when NAME is there after all. A running process's backup is left alone."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: no process has this number now (or it is another's, left alone)
+    target = tmp_path / "dist"
+    backup = tmp_path / f".dist.old-{dead_pid}"
+    backup.mkdir()
+    (backup / "index.html").write_text("old")
+    if output_left:
+        target.mkdir()
+        (target / "index.html").write_text("current")
+    running = tmp_path / f".dist.old-{os.getppid()}"  # this test's parent: alive
+    running.mkdir()
+    seen = []
+    with atomic_dir(target, marker="index.html") as tmp:
+        seen = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".dist.new-"))
+        (tmp / "index.html").write_text("new")
+    assert seen == sorted(["dist", running.name])  # the old output back in place before the new one
+    assert (target / "index.html").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["dist", running.name])
+
+
 def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, monkeypatch):
     from conftest import SHIPPED_MODEL
     from web import render
@@ -166,7 +218,7 @@ def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, mon
     dist = render.render_site(SHIPPED_MODEL, tmp_path / "dist")
     before = {p.relative_to(dist): p.read_bytes() for p in dist.rglob("*") if p.is_file()}
     calls = {"n": 0}
-    real_copy = shutil.copy2
+    real_copy = shutil.copy
 
     def failing_copy(src, dst, **kwargs):
         calls["n"] += 1
@@ -174,7 +226,7 @@ def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, mon
             raise OSError(28, "No space left on device")
         return real_copy(src, dst, **kwargs)
 
-    monkeypatch.setattr(render.shutil, "copy2", failing_copy)
+    monkeypatch.setattr(render.shutil, "copy", failing_copy)
     with pytest.raises(OSError):
         render.render_site(SHIPPED_MODEL, dist)
     after = {p.relative_to(dist): p.read_bytes() for p in dist.rglob("*") if p.is_file()}

@@ -1,6 +1,7 @@
 """The site's server: a browser that goes away mid-download is not reported as an error."""
 import gzip
 import os
+import re
 import socket
 import struct
 import time
@@ -77,3 +78,82 @@ def test_a_nul_in_the_path_is_a_bad_request_not_a_server_error(served, capfd):
     assert _get(served + "app.js", None)[1].startswith(b"console.log")  # the server still serves
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception occurred" not in err
+
+
+def _status(url, **headers):
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip", "identity"])
+def test_a_rebuild_dated_earlier_is_not_answered_304(tmp_path, accept_encoding):
+    """A site rebuilt from older files (a model trained before the one it replaces): a browser
+    revalidating its copy gets the new file, whichever date the new file carries. Every response
+    asks the browser to revalidate before each use."""
+    site = tmp_path / "dist"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><title>t</title>")
+    (site / "model.json").write_text('{"build": 1}' * 200)
+    server, url = start_server(site)
+    try:
+        status, first = _status(url + "model.json", **{"Accept-Encoding": accept_encoding})
+        assert status == 200 and first["Cache-Control"] == "no-cache" and first["ETag"]
+        revalidate = {"Accept-Encoding": accept_encoding, "If-None-Match": first["ETag"],
+                      "If-Modified-Since": first["Last-Modified"]}
+        assert _status(url + "model.json", **revalidate)[0] == 304  # unchanged: the copy is good
+        rebuilt = tmp_path / "rebuilt"  # as atomic_dir swaps a new build in: a new folder, renamed
+        rebuilt.mkdir()
+        (rebuilt / "index.html").write_text("<!doctype html><title>t</title>")
+        (rebuilt / "model.json").write_text('{"build": 2}' * 200)
+        week_ago = time.time() - 7 * 24 * 3600
+        os.utime(rebuilt / "model.json", (week_ago, week_ago))
+        os.rename(site, tmp_path / "old")
+        os.rename(rebuilt, site)
+        status, headers = _status(url + "model.json", **revalidate)
+        assert status == 200 and headers["ETag"] != first["ETag"]
+    finally:
+        server.shutdown()
+
+
+def test_no_folder_listings_and_no_links_out_of_the_site(tmp_path):
+    site = tmp_path / "dist"
+    (site / "model").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>t</title>")
+    (site / "model" / "model.json").write_text("{}")
+    (tmp_path / "secret.txt").write_text("not part of the site")
+    (site / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    (site / "inside.json").symlink_to(site / "model" / "model.json")
+    server, url = start_server(site)
+    try:
+        assert _status(url + "model/")[0] == 404
+        assert _status(url + "secret.txt")[0] == 404
+        assert _status(url + "inside.json")[0] == 200  # a link within the site is the site's file
+        assert _status(url)[0] == 200 and _status(url + "model/model.json")[0] == 200
+    finally:
+        server.shutdown()
+
+
+def test_a_rendered_site_is_dated_when_it_is_built_and_its_licences_read_as_text(tmp_path):
+    """Every file of a build carries the build's time, not its source's (a model trained before the
+    one it replaces must still look newer to a browser); the licences the page links to are text."""
+    from conftest import SHIPPED_MODEL
+    from web.render import render_site
+
+    started = time.time() - 2  # file systems keep coarse times
+    dist = render_site(SHIPPED_MODEL, tmp_path / "dist")
+    older = [str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file() and p.stat().st_mtime < started]
+    assert older == []
+    page = (dist / "index.html").read_text()
+    links = re.findall(r'href="(detector/LICENSE[^"]*)"', page)
+    assert links == ["detector/LICENSE.txt"]
+    server, url = start_server(dist)
+    try:
+        for name in ("LICENSE.txt", "LICENSE-blazeface-front.txt"):
+            status, headers = _status(url + "detector/" + name)
+            assert status == 200 and headers["Content-Type"].startswith("text/plain"), name
+    finally:
+        server.shutdown()

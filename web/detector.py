@@ -125,8 +125,8 @@ def _float16_if_lossless(chunk, count):
 
 
 def _copy_as_is(model_json, spec, out_dir):
-    shutil.copy2(model_json, out_dir / model_json.name)
+    shutil.copy(model_json, out_dir / model_json.name)
     for group in spec["weightsManifest"]:
         for path in group["paths"]:
-            shutil.copy2(model_json.parent / path, out_dir / path)
+            shutil.copy(model_json.parent / path, out_dir / path)
     return False

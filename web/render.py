@@ -17,7 +17,7 @@ from common.errors import FacemoodError
 from common.metadata import load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
 from web.detector import write_detector
-from web.serve import ISOLATION_HEADERS
+from web.serve import CACHE_HEADERS, ISOLATION_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -54,6 +54,9 @@ PRELOADED_WASM = "tfjs-backend-wasm-simd.wasm"
 # weights stored as float16 (web/detector.py; the same values, half the bytes).
 DETECTOR_DIR = ROOT / "node_modules" / "@vladmandic" / "human"
 DETECTOR_FILES = ["models/blazeface.json", "models/blazeface.bin", "LICENSE"]
+# The licences as the site serves them: with .txt, so that hosts send them as text to be read
+# rather than as a file to download.
+LICENCE, CLOSE_RANGE_LICENCE = "LICENSE.txt", "LICENSE-blazeface-front.txt"
 # The webcam's detector: BlazeFace's 128x128 front-camera model, a quarter of the work for the close
 # faces a camera sees (kept in web/vendor with its provenance; loaded only when the camera starts).
 CLOSE_RANGE_DETECTOR = Path(__file__).resolve().parent / "vendor" / "blazeface-front" / "blazeface-front.json"
@@ -93,25 +96,28 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_requir
     compared = comparison_context(comparison, comparison_required) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
+    # Every file is copied without its source's date (shutil.copy, not copy2): a build from an older
+    # model must not carry dates older than the build it replaces, or a browser revalidating by
+    # date would keep the replaced files.
     with atomic_dir(out, marker=SITE_MARKER) as tmp:
         for page in PAGES:
             (tmp / page).write_text(env.get_template(page + ".j2").render(**context), encoding="utf-8")
         if compared:
             (tmp / "compare.html").write_text(env.get_template("compare.html.j2").render(**context, **compared), encoding="utf-8")
-        shutil.copytree(STATIC, tmp / "assets")
+        shutil.copytree(STATIC, tmp / "assets", copy_function=shutil.copy)
         _bundle_page(tmp / "assets" / "js")
-        shutil.copytree(I18N, tmp / "i18n")
+        shutil.copytree(I18N, tmp / "i18n", copy_function=shutil.copy)
         (tmp / "vendor").mkdir()
         for path in runtime:
-            shutil.copy2(path, tmp / "vendor" / path.name)
+            shutil.copy(path, tmp / "vendor" / path.name)
         (tmp / "detector").mkdir()
         write_detector(detector[0], tmp / "detector")  # float16 weights: half the bytes, same detections
-        shutil.copy2(detector[2], tmp / "detector" / detector[2].name)
+        shutil.copy(detector[2], tmp / "detector" / LICENCE)
         write_detector(CLOSE_RANGE_DETECTOR, tmp / "detector")
-        shutil.copy2(CLOSE_RANGE_DETECTOR.parent / "LICENSE", tmp / "detector" / "LICENSE.blazeface-front")
-        shutil.copytree(tfjs_dir, tmp / "model")
+        shutil.copy(CLOSE_RANGE_DETECTOR.parent / "LICENSE", tmp / "detector" / CLOSE_RANGE_LICENCE)
+        shutil.copytree(tfjs_dir, tmp / "model", copy_function=shutil.copy)
         for name in MODEL_PLOTS:
-            shutil.copy2(model_dir / name, tmp / "model" / name)
+            shutil.copy(model_dir / name, tmp / "model" / name)
         (tmp / "model" / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True), encoding="utf-8")
         _bundle_runtime(tmp / "vendor" / RUNTIME_BUNDLE, [tmp / "model" / "model.json",
                                                           *sorted((tmp / "detector").glob("*.json"))])
@@ -156,13 +162,15 @@ def _write_service_worker(env, site):
 
 
 def _write_host_headers(site):
-    """_headers: the cross-origin isolation headers for every path, in the format of the hosts that
-    read a site's headers from such a file (Netlify, Cloudflare Pages), so the page runs on several
-    threads from a first visit there too. Written after sw.js, which has no use for it."""
+    """_headers: the cross-origin isolation and caching headers for every path, in the format of the
+    hosts that read a site's headers from such a file (Netlify, Cloudflare Pages), so the page runs
+    on several threads from a first visit there too, and never mixes two builds' files. Written
+    after sw.js, which has no use for it."""
     lines = ["# Headers for hosts that read them from this file (Netlify, Cloudflare Pages): every path",
-             "# cross-origin isolated, as `build.py serve` sends it, so the page can run on several threads.",
+             "# cross-origin isolated, as `build.py serve` sends it, so the page can run on several threads,",
+             "# and revalidated before each use, so a page never mixes the files of two builds.",
              "/*"]
-    lines += [f"  {name}: {value}" for name, value in ISOLATION_HEADERS.items()]
+    lines += [f"  {name}: {value}" for name, value in {**ISOLATION_HEADERS, **CACHE_HEADERS}.items()]
     (site / "_headers").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -5,6 +5,11 @@ would send them, so what the browser downloads here is what it downloads there. 
 compressed once and kept in memory until it changes on disk. With `isolate=True` every response
 also carries the COOP/COEP headers that make the page cross-origin isolated (SharedArrayBuffer,
 hence WASM threads).
+
+Every response says `Cache-Control: no-cache` and carries an ETag: the browser keeps its copies
+but asks before each use, so a page never mixes files of two builds (the shards' checksums would
+then refuse them). The ETag names the file's inode, size and time: a new build is a new folder,
+so its files never answer to an older build's tags.
 """
 import functools
 import gzip
@@ -27,17 +32,18 @@ COMPRESSIBLE = {".html", ".js", ".mjs", ".css", ".json", ".svg", ".wasm", ".bin"
 MIN_GZIP_BYTES = 1024  # below this the gzip header costs more than it saves
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
                      "Cross-Origin-Resource-Policy": "same-origin"}
+CACHE_HEADERS = {"Cache-Control": "no-cache"}  # keep a copy, but ask before each use (see above)
 
 
 class _GzipCache:
-    """gzip bytes per file, recomputed when the file's size or mtime changes."""
+    """gzip bytes per file, recomputed when the file itself (inode), its size or mtime changes."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._entries = {}
 
     def get(self, path, stat):
-        key = (stat.st_size, stat.st_mtime_ns)
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         with self._lock:
             hit = self._entries.get(path)
         if hit and hit[0] == key:
@@ -70,9 +76,22 @@ def _q_value(params):
     return 1.0
 
 
+def _etag(stat):
+    # Weak: the gzip and the plain body of one file share it, as they share their meaning.
+    return f'W/"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+
+
+def _matches(if_none_match, etag):
+    """Whether an If-None-Match header names this ETag (weak comparison, `*` for any)."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    bare = etag.removeprefix("W/")
+    return "*" in tags or any(tag.removeprefix("W/") == bare for tag in tags)
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **TYPES}
     _varies = False  # this response's body depends on Accept-Encoding
+    _etag = None  # this response's file's ETag
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -85,7 +104,17 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if self._varies:  # plain or gzip alike, so a cache never hands gzip to a client that refused it
             self.send_header("Vary", "Accept-Encoding")
             self._varies = False
+        if self._etag:
+            self.send_header("ETag", self._etag)
+            self._etag = None
+        for name, value in CACHE_HEADERS.items():
+            self.send_header(name, value)
         super().end_headers()
+
+    def list_directory(self, path):
+        # A folder without index.html is not a page of the site.
+        self.send_error(404, "File not found")
+        return None
 
     def send_head(self):
         path = self.translate_path(self.path)
@@ -96,14 +125,20 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             if not urllib.parse.urlsplit(self.path).path.endswith("/"):
                 return super().send_head()  # the redirect to ".../"
             path = os.path.join(path, "index.html")
-        self._varies = _compressible(path)
-        if not self._wants_gzip(path):
-            return super().send_head()
+        if not self._inside_site(path):  # a link in the folder to a file elsewhere
+            self.send_error(404, "File not found")
+            return None
+        if not os.path.isfile(path):
+            return super().send_head()  # its 404
         stat = os.stat(path)
-        if self._not_modified_since(stat.st_mtime):
+        self._varies = _compressible(path)
+        self._etag = _etag(stat)
+        if self._not_modified(stat):
             self.send_response(304)
             self.end_headers()
             return None
+        if not self._wants_gzip(path):
+            return super().send_head()
         body = self.server.gzip_cache.get(path, stat)
         self.send_response(200)
         self.send_header("Content-Type", self.guess_type(path))
@@ -113,14 +148,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         return io.BytesIO(body)
 
-    def _not_modified_since(self, mtime):
+    def _not_modified(self, stat):
+        """A conditional request the file still answers: If-None-Match when given, else If-Modified-Since."""
+        if_none_match = self.headers.get("If-None-Match")
+        if if_none_match is not None:
+            return _matches(if_none_match, _etag(stat))
         since = self.headers.get("If-Modified-Since")
-        if not since or self.headers.get("If-None-Match"):
+        if not since:
             return False
         try:
-            return int(mtime) <= parsedate_to_datetime(since).timestamp()
+            return int(stat.st_mtime) <= parsedate_to_datetime(since).timestamp()
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
+
+    def _inside_site(self, path):
+        site = os.path.realpath(self.directory)
+        return os.path.commonpath([site, os.path.realpath(path)]) == site
 
     def _wants_gzip(self, path):
         """Only plain files that compress, to clients that accept gzip, without a Range request."""
