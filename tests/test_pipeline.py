@@ -143,9 +143,33 @@ def test_the_model_card_gives_the_deduplicated_accuracy_of_the_models_own_report
     row = re.search(r"without the images that also occur in training, accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
     assert row and row.group(2) == f"{test['quantized_deduplicated']['accuracy'] * 100:.1f} %"
     assert f"{test['duplicates_of_training_removed']:,} test images also occur" in card
+    # The float row is the report's too: the float model run as the page runs the shipped one.
+    row = re.search(r"Float \(Keras, run as the page runs the shipped model\) accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
+    assert row and row.group(2) == f"{test['float']['accuracy'] * 100:.1f} %"
     test["quantized"]["accuracy"] += 0.01  # as if evaluated before the model was converted again
     (model_dir / "report" / "report.json").write_text(json.dumps(report))
-    assert "also occur in training" not in _model_card(model_dir, tmp_path)
+    card = _model_card(model_dir, tmp_path)
+    assert "also occur in training" not in card
+    # Then the float figures are training's, on crops as they come, and the row says what they lack.
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    row = re.search(r"Float \(Keras, as trained: no standardizing, smoothing, test-time flipping or class bias\) "
+                    r"accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
+    assert row and row.group(2) == f"{metadata['metrics']['float']['test']['accuracy'] * 100:.1f} %"
+
+
+def test_the_model_cards_per_class_table_follows_the_label_order(tmp_path):
+    import re
+    import shutil
+
+    from conftest import SHIPPED_MODEL
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model_dir)
+    labels = json.loads((model_dir / "metadata.json").read_text())["labels"]
+    card = _model_card(model_dir, tmp_path)
+    table = card[card.index("<h3>Per class"):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><th>([^<]+)</th><td>", table) == labels
 
 
 def test_the_model_card_names_the_first_runs_weights_and_each_runs_teacher(tiny_build, tmp_path):

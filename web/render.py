@@ -91,8 +91,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_requir
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html.j2"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
     metrics = read_json(model_dir / "metrics.json", "model metrics")
-    context = _context(metadata, metrics, runtime)
-    context["deduplicated"] = _deduplicated(model_dir / "report" / "report.json", metadata)
+    context = _context(metadata, metrics, runtime, _matching_report(model_dir / "report" / "report.json", metadata))
     compared = comparison_context(comparison, comparison_required) if comparison else None
     context["has_comparison"] = compared is not None
     context.update(preloads=_preloads(tfjs_dir / "model.json", detector[0]), page_script=f"assets/js/{PAGE_BUNDLE}")
@@ -239,16 +238,22 @@ def training_stages(training):
     return stages
 
 
-def _kind_names(flip, class_bias, only_unsure=False):
+def _kind_names(inference, float_as_page):
     """Row names of the model card's accuracy table: what each measured model did to a face. The
-    float figures come from training, before any class bias; the shipped ones include it."""
-    float_does = ["one pass"] if flip else []
-    shipped_does = ["test-time flipping" + (" of unsure faces" if only_unsure else "")] if flip else []
-    if class_bias:
-        float_does.append("no class bias")
+    float figures are the evaluation's, run as the page runs the shipped model, when it matches
+    the model (`float_as_page`); otherwise training's, on the crops as they come."""
+    flip = bool(inference.get("test_time_flip"))
+    shipped_does = ["test-time flipping" + (" of unsure faces" if inference.get("flip_when_unsure") else "")] if flip else []
+    if inference.get("class_bias"):
         shipped_does.append("the class bias")
-    return {"float": "Float (Keras" + "".join(f", {d}" for d in float_does) + ")",
-            "quantized": "As shipped" + (f" (with {' and '.join(shipped_does)})" if shipped_does else "")}
+    shipped = "As shipped" + (f" (with {' and '.join(shipped_does)})" if shipped_does else "")
+    if float_as_page:
+        return {"float": "Float (Keras, run as the page runs the shipped model)", "quantized": shipped}
+    skipped = [step for step, used in (("standardizing", inference.get("standardize")),
+                                       ("smoothing", inference.get("smoothing")), ("test-time flipping", flip),
+                                       ("class bias", inference.get("class_bias"))) if used]
+    lacks = ", ".join(skipped[:-1]) + (" or " if len(skipped) > 1 else "") + skipped[-1] if skipped else ""
+    return {"float": "Float (Keras, as trained" + (f": no {lacks}" if lacks else "") + ")", "quantized": shipped}
 
 
 def weakest_classes(per_class, count=2):
@@ -266,22 +271,26 @@ def rarest_class(counts):
     return label, counts[label] / sum(counts.values())
 
 
-def _deduplicated(report_path, metadata):
-    """{split: {accuracy, count, removed}} as shipped without the images that also occur in training,
-    from `build.py evaluate`'s report, or None: without a report, or when the report's figures as
+def _matching_report(report_path, metadata):
+    """`build.py evaluate`'s figures per split, or None: without a report, or when its figures as
     shipped are not the model's (an evaluation of an earlier conversion)."""
     if not report_path.is_file():
         return None
     splits = read_json(report_path, "evaluation report").get("splits", {})
     shipped = metadata.get("metrics", {}).get("quantized", {})
-    figures = {}
     for split, part in splits.items():
         if split not in shipped or part.get("quantized", {}).get("accuracy") != shipped[split]["accuracy"]:
             return None
-        kept = part["quantized_deduplicated"]
-        figures[split] = {"accuracy": kept["accuracy"], "count": kept["count"],
-                          "removed": part["duplicates_of_training_removed"]}
-    return figures or None
+    return splits or None
+
+
+def _deduplicated(report):
+    """{split: {accuracy, count, removed}} as shipped without the images that also occur in training."""
+    if not report:
+        return None
+    return {split: {"accuracy": part["quantized_deduplicated"]["accuracy"],
+                    "count": part["quantized_deduplicated"]["count"],
+                    "removed": part["duplicates_of_training_removed"]} for split, part in report.items()}
 
 
 def backbone_name(arch):
@@ -289,10 +298,14 @@ def backbone_name(arch):
     return f"{arch['backbone']}, {arch['blocks']} blocks" if arch.get("blocks") else arch["backbone"]
 
 
-def _context(metadata, metrics, runtime):
-    flip = bool(metadata.get("inference", {}).get("test_time_flip"))
+def _context(metadata, metrics, runtime, report=None):
+    inference = metadata.get("inference", {})
+    flip = bool(inference.get("test_time_flip"))
     summary = metadata.get("metrics", {})
     shipped = summary.get("quantized") or summary.get("float") or {}
+    if report:  # the float model as the page runs the shipped one: level with the shipped figures
+        summary = {**summary, "float": {split: {"accuracy": part["float"]["accuracy"], "macro_f1": part["float"]["macro_f1"]}
+                                        for split, part in report.items()}}
     detail_kind = "quantized" if "quantized" in metrics else "float"
     detail_split = "test" if "test" in metrics.get(detail_kind, {}) else "val"
     per_class = metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class")
@@ -309,8 +322,8 @@ def _context(metadata, metrics, runtime):
         # The split train.py plotted the confusion matrix of: test when the data has one.
         "confusion_split": "test" if "test" in metrics.get("float", {}) else "validation",
         "split_names": {"train": "training", "val": "validation", "test": "test"},
-        "kind_names": _kind_names(flip, bool(metadata.get("inference", {}).get("class_bias")),
-                                  bool(metadata.get("inference", {}).get("flip_when_unsure"))),
+        "kind_names": _kind_names(inference, float_as_page=bool(report)),
+        "deduplicated": _deduplicated(report),
         "flip": flip,
         "flip_rule": metadata.get("inference", {}).get("flip_when_unsure"),
         "standardize": metadata.get("inference", {}).get("standardize"),
