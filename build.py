@@ -179,17 +179,29 @@ def run_serve(args):
     serve(args.dir, args.port, isolate=args.isolate)
 
 
+# What each recorded accuracy measures: they differ in more than quantization.
+SUMMARY_KINDS = {"float": ("trained", "the float network on crops as they come"),
+                 "quantized": ("shipped", "the converted model as the page runs it")}
+
+
 def _summary(verb, metadata, path, started):
-    """One short block: accuracy per split (float, and quantized when known), shard bytes, output."""
+    """One short block: accuracy per split (as trained, and as shipped when known), shard bytes, output."""
+    from common.metadata import weights_kind
+
     lines = [f"{verb} in {time.time() - started:.0f} s -> {path}"]
-    for kind, by_split in metadata.get("metrics", {}).items():
+    metrics = metadata.get("metrics", {})
+    for kind, by_split in metrics.items():
+        name = SUMMARY_KINDS.get(kind, (kind, ""))[0]
         for split in ("val", "test"):
             m = by_split.get(split) or {}
             if m.get("accuracy") is not None:
-                lines.append(f"  {kind:9s} {split:4s} accuracy {m['accuracy']:.2%}  macro-F1 {m['macro_f1']:.3f}"
+                lines.append(f"  {name:9s} {split:4s} accuracy {m['accuracy']:.2%}  macro-F1 {m['macro_f1']:.3f}"
                              f"  ({m['count']} images)")
+    if metrics:
+        lines.append("  (" + "; ".join(f"{name}: {what}" for kind, (name, what) in SUMMARY_KINDS.items()
+                                       if kind in metrics) + ")")
     if "tfjs" in metadata:
-        lines.append(f"  shards    {metadata['tfjs']['weight_bytes']:,} bytes ({metadata['tfjs']['quantize']})")
+        lines.append(f"  shards    {metadata['tfjs']['weight_bytes']:,} bytes ({weights_kind(metadata['tfjs'])})")
     print("\n".join(lines))
 
 

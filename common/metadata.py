@@ -28,3 +28,15 @@ def check_metadata(metadata, where):
     labels = metadata.get("labels")
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
         raise FacemoodError(f"{where}: metadata.json must list at least 2 string labels")
+
+
+def kept_float16(tfjs):
+    """The weights kept float16 in these shards (metadata's "tfjs"): the recorded choice, where the
+    rest is quantized."""
+    return tfjs.get("float16_kinds", []) if tfjs.get("quantize") in ("uint8", "uint16") else []
+
+
+def weights_kind(tfjs):
+    """How the shards store their weights, in words: "uint8", or "uint8, depthwise kept float16"."""
+    kept = kept_float16(tfjs)
+    return tfjs["quantize"] + (f", {', '.join(kept)} kept float16" if kept else "")

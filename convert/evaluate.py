@@ -13,6 +13,7 @@ import numpy as np
 
 from common.atomic import atomic_dir, atomic_write_json
 from common.errors import FacemoodError
+from common.metadata import weights_kind
 from convert.class_bias import recorded_bias, shifted_probabilities
 from convert.export import TFJS_DIR, load_evaluation_data, shipped_network
 from convert.graph_model import GraphModel, page_input, page_probabilities
@@ -43,6 +44,7 @@ def evaluate(model_dir, data, progress=True):
               "standardize": metadata.get("inference", {}).get("standardize"),
               "smoothing": metadata.get("inference", {}).get("smoothing"), "data": metadata["training"]["data"]["name"],
               "weight_bytes": metadata["tfjs"]["weight_bytes"], "quantize": metadata["tfjs"]["quantize"],
+              "weights": weights_kind(metadata["tfjs"]),
               "splits": {}}
     for split in ("val", "test"):
         part = dataset.split(split)
@@ -95,7 +97,7 @@ def _pct(value):
 def _markdown(report, labels):
     names = {"val": "validation", "test": "test"}
     lines = [f"# Evaluation of {report['model']['backbone']} (α {report['model']['alpha']}) on {report['data']}",
-             "", f"Shipped weights: {report['weight_bytes']:,} bytes ({report['quantize']}).", "",
+             "", f"Shipped weights: {report['weight_bytes']:,} bytes ({report.get('weights', report['quantize'])}).", "",
              "| split | float accuracy | shipped accuracy | shipped, without training duplicates | "
              "shipped macro-F1 |", "|---|---|---|---|---|"]
     for split, r in report["splits"].items():

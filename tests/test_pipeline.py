@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import faces
-from conftest import run_build
+from conftest import SHIPPED_MODEL, run_build
 from train.data import load_dataset
 
 pytestmark = pytest.mark.slow
@@ -474,3 +474,22 @@ def test_the_model_card_names_the_split_its_confusion_matrix_shows(tiny_build, t
         metrics.get(kind, {}).pop("test", None)
     (model_dir / "metrics.json").write_text(json.dumps(metrics))
     assert 'alt="Confusion matrix of the float model on the validation split"' in _model_card(model_dir, tmp_path / "b")
+
+
+def test_the_build_summary_says_what_each_accuracy_measures(capsys):
+    """The float and shipped figures differ in more than quantization (standardizing, smoothing,
+    flipping, the class bias): the summary names each for what it is, and the float16 weights a
+    quantized model keeps."""
+    import time
+
+    import build
+    from common.metadata import weights_kind
+
+    metadata = json.loads((SHIPPED_MODEL / "metadata.json").read_text())
+    build._summary("converted", metadata, SHIPPED_MODEL, time.time())
+    out = capsys.readouterr().out
+    assert "  trained   test accuracy" in out and "  shipped   test accuracy" in out
+    assert "(trained: the float network on crops as they come; shipped: the converted model as the page runs it)" in out
+    assert f"({weights_kind(metadata['tfjs'])})" in out and "kept float16" in out
+    assert weights_kind({"quantize": "float16", "float16_kinds": ["depthwise"]}) == "float16"
+    assert weights_kind({"quantize": "uint8", "float16_kinds": ["depthwise", "bias"]}) == "uint8, depthwise, bias kept float16"

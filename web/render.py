@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from common.atomic import Marker, atomic_dir, check_replaceable, read_json
 from common.errors import FacemoodError
-from common.metadata import load_metadata
+from common.metadata import kept_float16, load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
 from web.detector import write_detector
 from web.serve import CACHE_HEADERS, ISOLATION_HEADERS
@@ -224,11 +224,6 @@ def _vendored_files():
     return runtime, detector
 
 
-def _kept_float16(tfjs):
-    """The weights kept float16 in these shards: the recorded choice, where the rest is quantized."""
-    return tfjs.get("float16_kinds", []) if tfjs.get("quantize") in ("uint8", "uint16") else []
-
-
 def training_stages(training):
     """The training runs behind a model, first to last: a resumed run records the one it continued."""
     stages = []
@@ -311,7 +306,7 @@ def _context(metadata, metrics, runtime, report=None):
     per_class = metrics.get(detail_kind, {}).get(detail_split, {}).get("per_class")
     return {
         "arch": metadata["architecture"], "input": metadata["input"], "crop": metadata["crop"],
-        "tfjs": metadata["tfjs"], "kept_float16": _kept_float16(metadata["tfjs"]),
+        "tfjs": metadata["tfjs"], "kept_float16": kept_float16(metadata["tfjs"]),
         "training": metadata["training"], "data": metadata["training"]["data"],
         "stages": training_stages(metadata["training"]),
         "summary": summary,
@@ -335,7 +330,7 @@ def _context(metadata, metrics, runtime, report=None):
             "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",
             # Some tensors may be kept float16 under a uint8 quantization: both kinds named then.
-            "quantize": metadata["tfjs"]["quantize"] + (" + float16" if _kept_float16(metadata["tfjs"]) else ""),
+            "quantize": metadata["tfjs"]["quantize"] + (" + float16" if kept_float16(metadata["tfjs"]) else ""),
             "labels": metadata["labels"],  # named in the reader's language
             **{split: f"{shipped[split]['accuracy'] * 100:.1f} %" if shipped.get(split, {}).get("accuracy")
                is not None else "—" for split in ("val", "test")},
