@@ -532,6 +532,36 @@ def test_a_photo_is_saved_with_its_faces_labelled(site, browser, tmp_path):
         assert page.log.errors == []
 
 
+def test_a_face_at_the_photos_edges_is_boxed_and_labelled_inside_the_photo(site, browser, tmp_path):
+    """A photo cropped to the face: the face is found with a box running past the photo's edges.
+    On a phone's narrow page its box and tag stay over the photo (the buttons below it still take
+    their clicks), and the saved copy has its label on the photo, not above it."""
+    tight = tmp_path / "tight.png"
+    Image.fromarray(astronaut()).crop((167, 69, 283, 185)).resize((300, 300)).save(tight)
+    with ready_page(browser, site, viewport={"width": 360, "height": 740}) as page:
+        page.set_input_files("#file-input", str(tight))
+        wait_until(page, "document.querySelector('article.result')")
+        assert page.get_attribute("article.result", "data-faces") == "1"
+        found = page.evaluate("async () => (await facemood.classify(document.querySelector('article.result img'))).faces[0].box")
+        assert found[0] < 0 or found[1] < 0 or found[0] + found[2] > 300 or found[1] + found[3] > 300  # the case at hand
+        photo, box, tag = (page.locator(selector).bounding_box()
+                           for selector in ("article.result img", "article.result .face-box", "article.result .face-tag"))
+        for rect in (box, tag):
+            assert photo["x"] - 0.5 <= rect["x"] and rect["x"] + rect["width"] <= photo["x"] + photo["width"] + 0.5
+            assert photo["y"] - 0.5 <= rect["y"] and rect["y"] + rect["height"] <= photo["y"] + photo["height"] + 0.5
+        on_top = page.evaluate("""['#save-csv', '#clear-results'].map((s) => {
+            const r = document.querySelector(s).getBoundingClientRect();
+            return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.closest(s) !== null; })""")
+        assert on_top == [True, True]
+        with page.expect_download() as download:
+            page.click("article.result .save-image")
+        saved = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+        original = np.asarray(Image.open(tight).convert("RGB")).astype(int)
+        label_band = np.abs(saved[:20, :100] - original[:20, :100]).sum(axis=2) > 60
+        assert label_band.mean() > 0.5  # the label's patch over the photo's top left corner
+        assert page.log.errors == []
+
+
 def test_camera_permission_denied_is_explained(site, browser):
     with ready_page(browser, site) as page:
         page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>

@@ -65,6 +65,20 @@ function scoreBars(scores, top) {
 }
 
 // The photo with one labelled box per face, boxes placed in percent so they follow the image's size.
+// The part of a face's box inside its photo, [x, y, width, height]: a face at the photo's edge is
+// found with a box that runs past it, and drawn as it comes that box would lie over the page
+// around the photo (and take its clicks) or off a saved photo's canvas.
+function insidePhoto([x, y, w, h], width, height) {
+  const left = Math.min(Math.max(x, 0), width);
+  const top = Math.min(Math.max(y, 0), height);
+  return [left, top, Math.max(0, Math.min(x + w, width) - left), Math.max(0, Math.min(y + h, height) - top)];
+}
+
+// A tag goes above its box, or inside it where the box starts near the photo's top (above, it would
+// lie over the page); right-aligned where the box starts far to the right, so it stays over the photo.
+const TAG_INSIDE_BELOW = 0.1;
+const TAG_RIGHT_FROM = 0.6;
+
 function photoWithBoxes(name, imageUrl, result, labels, card) {
   const figure = el('figure', 'photo');
   const frame = el('div', 'frame');
@@ -73,9 +87,11 @@ function photoWithBoxes(name, imageUrl, result, labels, card) {
   img.alt = t('photo_alt', { name });
   frame.append(img);
   result.faces.forEach((face, i) => {
-    const [x, y, w, h] = face.box;
+    const [x, y, w, h] = insidePhoto(face.box, result.width, result.height);
     const box = el('button', 'face-box');
     box.type = 'button';
+    box.classList.toggle('tag-inside', y < TAG_INSIDE_BELOW * result.height);
+    box.classList.toggle('tag-right', x > TAG_RIGHT_FROM * result.width);
     box.dataset.face = String(i);
     box.setAttribute('aria-label', `${t('face_n', { n: i + 1 })}: ${labelText(face.label)}`);
     Object.assign(box.style, {
@@ -256,23 +272,29 @@ export function redraw() {
 // Each face's box and label ("1 happy 87.0 %") drawn on `ctx`, in the coordinates of the faces'
 // boxes; returns the labels. Text is sized to the picture and, in a crowd, to each face, so that
 // neighbours' labels do not cover one another; a label that would leave the top edge goes inside.
+// Each face's box and label drawn on a canvas the size of the photo times `scale`: the box kept on
+// the canvas, its line sized to the face (a photo's width alone made lines over a small face's
+// brows on large photos), the label above the box or, with no room there, inside it, and moved
+// left where it would run off the canvas.
 function drawFaces(ctx, faces, labels, scale = 1) {
-  const { width } = ctx.canvas;
-  ctx.lineWidth = Math.max(2, width / 200);
+  const { width, height: canvasHeight } = ctx.canvas;
   return faces.map((face, i) => {
-    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const [x, y, w, h] = insidePhoto(face.box.map((v) => v * scale), width, canvasHeight);
     const colour = colourOf(labels, face.label);
     const text = `${i + 1} ${labelText(face.label)} ${percent(face.scores[face.label])}`;
     const size = Math.round(Math.max(12, Math.min(width / 32, w / 5)));
     ctx.font = `bold ${size}px system-ui, sans-serif`;
     const height = size + 6;
     const top = y - height >= 0 ? y - height : y;
+    const labelWidth = ctx.measureText(text).width + 8;
+    const left = Math.max(0, Math.min(x, width - labelWidth));
+    ctx.lineWidth = Math.max(2, Math.min(width / 200, w / 40));
     ctx.strokeStyle = colour;
     ctx.strokeRect(x, y, w, h);
     ctx.fillStyle = colour;
-    ctx.fillRect(x, top, ctx.measureText(text).width + 8, height);
+    ctx.fillRect(left, top, labelWidth, height);
     ctx.fillStyle = '#fff';
-    ctx.fillText(text, x + 4, top + height - 6);
+    ctx.fillText(text, left + 4, top + height - 6);
     return text;
   });
 }
