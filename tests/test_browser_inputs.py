@@ -258,6 +258,25 @@ def test_pasted_image(page):
     assert card.get_attribute("data-faces") == "1"
 
 
+def test_a_file_that_is_not_an_image_says_so_picked_or_pasted(page, tmp_path):
+    """A text file picked with a photo is "not an image", not a damaged image; pasted alone it is
+    answered the same way rather than ignored."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("plain text")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(astronaut()).save(photo)
+    page.set_input_files("#file-input", [str(photo), str(notes)])
+    wait_until(page, "document.querySelectorAll('article.result').length === 2")
+    assert page.inner_text("article.result.error") == "notes.txt: this file is not an image (text/plain)"
+    page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(['plain text'], 'pasted.txt', {type: 'text/plain'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
+    }""")
+    wait_until(page, "document.querySelectorAll('article.result.error').length === 2")
+    assert page.inner_text("article.result.error") == "pasted.txt: this file is not an image (text/plain)"
+
+
 def test_several_files_at_once_make_a_strip_of_results(page, tmp_path):
     paths = []
     for i, flip in enumerate([False, True, False]):

@@ -45,6 +45,7 @@ async function fromBlob(blob) {
     // a format this browser lacks read alike.
     if (blob.size === 0) throw new CodedError('empty_file', {}, 'the file is empty');
     if (!blob.type) throw new CodedError('cannot_decode_file', {}, 'this file could not be read as an image');
+    if (!blob.type.startsWith('image/')) throw new CodedError('not_image', { kind: blob.type }, `this file is not an image (${blob.type})`);
     throw new CodedError('cannot_decode', { kind: blob.type },
       `this file could not be read as ${blob.type}: it is damaged, or this browser does not read that format`);
   }

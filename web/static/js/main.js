@@ -34,20 +34,21 @@ const languageReady = loadLanguage().catch((err) => console.warn(`language files
 // join it, and a run of more than one shows its progress. Stop, or "Clear results", ends a run: the
 // photo being read finishes (after a clear it shows no card) and no other of the run starts;
 // photos given after that make a run of their own, read once the photo being read is answered.
-// The latest run: {files, done, total, ended: null | 'done' | 'stopped' | 'cleared', clears: `clears`
-// when it began}.
+// The latest run: {files, done, failed (of those done, the files that could not be read), total,
+// ended: null | 'done' | 'stopped' | 'cleared', clears: `clears` when it began}.
 let run = null;
 // How many times the results were cleared: a photo whose reading began before the latest clear
 // shows nothing, whichever run it belongs to (a stopped run's last photo may still be read).
 let clears = 0;
 let reading = null;  // the runs still being read, one after another; the service worker waits for them
 let loadFailed = false;  // then the status keeps saying so, whatever a run does
+let readyStatus = null;  // setStatus's arguments for "ready", once it is
 let firstAnswered;  // resolves when the page's first photo is answered
 const firstAnswer = new Promise((resolve) => { firstAnswered = resolve; });
 
 function handleFiles(files) {
   if (!run || run.ended) {
-    const fresh = { files: [], done: 0, total: 0, ended: null, clears };
+    const fresh = { files: [], done: 0, failed: 0, total: 0, ended: null, clears };
     run = fresh;
     // After the runs before it, even one that failed; `reading` is cleared once none is left.
     const next = (reading ?? Promise.resolve()).catch(() => {}).then(() => readRun(fresh));
@@ -65,8 +66,9 @@ async function readRun(current) {
   while (current.files.length) {
     const file = current.files.shift();
     const clearsBefore = clears;
+    let read = false;
     try {
-      await classifyFile(file);
+      read = await classifyFile(file);
     } catch (err) {
       // A fault of the page's own (a photo's own faults are cards already): this photo is answered
       // with it, and the run goes on, so that no photo given after it waits forever.
@@ -74,13 +76,15 @@ async function readRun(current) {
       if (clears === clearsBefore) showError(photoName(file), err);
     }
     current.done += 1;
+    if (!read) current.failed += 1;
     firstAnswered();
     showProgress();
   }
   current.ended ??= 'done';
   if (current.total > 1 && !loadFailed && current.clears === clears) {
-    const key = current.ended === 'stopped' ? 'batch_stopped' : 'batch_done';
-    setStatus(key, { done: current.done, total: current.total }, 'info');
+    // The files that could not be read are counted apart, as the results' summary counts photos read.
+    const key = (current.ended === 'stopped' ? 'batch_stopped' : 'batch_done') + (current.failed ? '_failed' : '');
+    setStatus(key, { done: current.done, total: current.total, read: current.done - current.failed, failed: current.failed }, 'info');
   }
 }
 
@@ -130,13 +134,14 @@ async function classifyFile(file) {
     error = err;
   }
   await languageReady;  // a card drawn before its language file would show message keys
-  if (clears !== clearsBefore) return;
+  if (clears !== clearsBefore) return true;
   const name = photoName(file);
   if (error) showError(name, error);
   else {
     showResult(name, URL.createObjectURL(file), result, facemood.metadata.labels,
       { readWhole: () => wholePhotoAsFace(file, result), type: file.type });
   }
+  return !error;
 }
 
 // The result of a photo without a detected face, read again as one face: its largest centred
@@ -186,9 +191,12 @@ folderInput.addEventListener('change', () => {
   if (files.length) handleFiles(files);
   else setStatus('no_images_in_folder', {}, 'error');
 });
+// Pasted files: the images among them; where none is, the files all the same, each then answered
+// with why it cannot be read (a pasted text file would otherwise do nothing at all).
 document.addEventListener('paste', (event) => {
-  const files = [...(event.clipboardData?.files || [])].filter((f) => f.type.startsWith('image/'));
-  if (files.length) handleFiles(files);
+  const pasted = [...(event.clipboardData?.files || [])];
+  const images = pasted.filter((f) => f.type.startsWith('image/'));
+  if (pasted.length) handleFiles(images.length ? images : pasted);
 });
 
 const timeline = new ExpressionTimeline(document.getElementById('camera-timeline'), colourOf);
@@ -218,6 +226,8 @@ onClickHidingItself('clear-results', () => {
   clears += 1;
   endRun('cleared');
   clearResults();
+  // A run's "Done: ..." would speak of cards no longer there: the page says it is ready again.
+  if (!loadFailed && readyStatus) setStatus(...readyStatus);
 });
 
 // The frame on screen now, its faces found again on that very frame and labelled, as a JPEG (the
@@ -312,7 +322,8 @@ async function afterFirstResults() {
 // nothing before this module runs anyway. The page counts as ready from then on.
 Promise.all([facemood.ready, languageReady]).then(
   async ([{ backend, loadMs }]) => {
-    setStatus('ready', { ms: Math.round(loadMs), backend }, 'ready');
+    readyStatus = ['ready', { ms: Math.round(loadMs), backend }, 'ready'];
+    setStatus(...readyStatus);
     await afterFirstResults();
     languageButton.hidden = false;
     document.body.dataset.ready = 'true';

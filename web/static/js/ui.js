@@ -226,7 +226,10 @@ function summarize() {
   for (const { result } of photos) for (const { label } of result.faces) counts.set(label, (counts.get(label) ?? 0) + 1);
   const faces = [...counts.values()].reduce((a, b) => a + b, 0);
   const classes = [...counts].sort((a, b) => b[1] - a[1]).map(([label, n]) => `${labelText(label)} ${n}`);
-  summaryEl.textContent = shown.length ? [t('summary', { photos: photos.length, faces }), ...classes].join(' · ') : '';
+  // Files that could not be read are counted apart, so every file given is in one count or the other.
+  const failed = shown.length - photos.length;
+  const notRead = failed ? [t('summary_failed', { count: failed })] : [];
+  summaryEl.textContent = shown.length ? [t('summary', { photos: photos.length, faces }), ...classes, ...notRead].join(' · ') : '';
 }
 
 export function showError(name, error) {
