@@ -207,6 +207,17 @@ def _summary(verb, metadata, path, started):
 
 # --- argument parsing ------------------------------------------------------------------------------
 
+class _DefaultsWhereUnsaid(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, unless the help gives it in its own words, the option
+    is required, or there is no default to show (None, an empty string)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.required or action.default in (None, "", argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def _parser():
     from train.config import Number  # no TensorFlow behind it
 
@@ -217,8 +228,7 @@ def _parser():
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name, run, help_text):
-        p = sub.add_parser(name, help=help_text, description=help_text,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsWhereUnsaid)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         p.set_defaults(run=run)
         return p
@@ -233,7 +243,7 @@ def _parser():
                               "the runs it continued stay in metadata.json and on the model card")
 
     convert_p = command("convert", run_convert,
-                        "Convert a trained model to quantized TF.js shards and measure the quantized accuracy.")
+                        "Convert a trained model to quantized TF.js shards (and, with --data, measure the quantized accuracy).")
     _add_model_dir(convert_p)
     _add_convert_options(convert_p)
     convert_p.add_argument("--test-time-flip", choices=["on", "off", "unsure"], default=None,

@@ -297,9 +297,17 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
 
 
 def test_every_command_has_help():
-    for command in ("train", "convert", "site", "all", "serve"):
+    """Each option's default is given once: not after help that states it, never as None or empty."""
+    import re
+
+    for command in ("train", "face-backbone", "convert", "evaluate", "site", "all", "serve", "compare"):
         result = run_build(command, "--help")
         assert "usage: build.py " + command in result.stdout
+        for option in re.split(r"\n  (?=-)", result.stdout):
+            text = " ".join(option.split())
+            assert "(default: None)" not in text and "(default: )" not in text, text
+            if "(default: " in text:  # then the help itself says nothing of a default
+                assert len(re.findall(r"(?<![/\w])default(?![/\w])", text)) == 1, text
 
 
 def test_site_render_failure_leaves_previous_site(tiny_build, tmp_path):

@@ -68,8 +68,8 @@ HELP = {
             f"threads, so its draws, and the trained weights, still vary a little from run to run); not given (None): "
             f"{DEFAULT_SEED}, or with --resume the resumed model's, so that a split chosen by the seed stays the same",
     "crop_margin": "context added around a detected face box on each side, as a fraction of the box, "
-                   "recorded for the browser (0.10 measured best for FER2013 by bench/crop_margin.py, on "
-                   "faces with their border extended)",
+                   "recorded for the browser; the training default, which `convert --crop-margin` replaces with "
+                   "what bench.crop_margin measures best for the trained network (0 for the shipped one)",
 }
 
 
