@@ -47,6 +47,22 @@ def test_the_votes_of_rows_that_rate_another_image_are_left_out(tmp_path):
     assert shares[5273].tolist() == shares[5275].tolist() and shares[5273].sum() == pytest.approx(1)
 
 
+def test_rows_mostly_voted_outside_the_seven_classes_keep_only_their_label(tmp_path):
+    """Contempt, "unknown" and "not a face" votes count towards a row's total: a row whose seven
+    classes hold less than half its votes is not made into a confident target from its few."""
+    from train.ferplus import read_vote_distributions
+
+    path = tmp_path / "votes.csv"
+    rows = ["Training,a.png,1,0,0,0,0,0,0,0,8,1",  # neutral 1, contempt 8, unknown 1: left out
+            "Training,b.png,0,0,0,0,0,2,0,0,8,0",  # disgust 2, contempt 8: left out
+            "Training,c.png,0,6,0,0,0,0,0,0,4,0",  # happiness 6, contempt 4: kept, all happiness
+            "Training,d.png,0,5,0,0,0,0,0,0,0,5"]  # happiness 5, not a face 5: half, kept
+    path.write_text("\n".join([faces.FERPLUS_HEADER] + rows) + "\n")
+    shares = read_vote_distributions(path)["train"]
+    assert np.isnan(shares[0]).all() and np.isnan(shares[1]).all()
+    assert shares[2].tolist() == shares[3].tolist() == np.eye(7)[3].tolist()  # happy, in FER2013's order
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p, fer: p.write_text(faces.FERPLUS_HEADER + "\n"), "0 train rows, but the data has 9"),
     (lambda p, fer: faces.write_ferplus_csv(p, fer, shift=1), "do not line up"),

@@ -17,6 +17,12 @@ from train.data import FER2013_LABELS, FER2013_USAGE, SPLITS
 # FER+ column name of each FER2013 class; contempt, unknown and NF (not a face) have no FER2013 class.
 FERPLUS_COLUMNS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
                    "sad": "sadness", "surprise": "surprise", "neutral": "neutral"}
+OTHER_COLUMNS = ["contempt", "unknown", "NF"]
+# An image whose raters mostly chose contempt, "unknown" or "not a face" says little about the seven
+# classes: its few votes among them, scaled to a whole distribution, would be a confident target
+# (8 votes contempt and 1 neutral made a 100 % neutral one). As FER+'s own majority rule drops
+# such images, only the FER2013 label counts for them.
+MIN_SHARE_OF_VOTES = 0.5
 MIN_AGREEMENT = 0.4
 # Data rows (0 = the first after the header) whose votes rate another image: FER+ gave them a file
 # name also given to a later row, whose image overwrote theirs (rows 6968 and 34334). Their votes are
@@ -27,8 +33,9 @@ VOTES_FOR_ANOTHER_IMAGE = {5274, 33200}
 def read_vote_distributions(path):
     """{split: (n, 7) float32} FER+ vote shares in FER2013's class order, per FER2013 split.
 
-    Rows without a vote for any of the seven classes (e.g. all votes 'not a face'), and the rows of
-    VOTES_FOR_ANOTHER_IMAGE, get NaN rows: for them only the FER2013 label counts.
+    Rows whose seven classes hold less than MIN_SHARE_OF_VOTES of all their votes (contempt,
+    unknown and NF counted where the file has them; a row of only 'not a face' votes among them),
+    and the rows of VOTES_FOR_ANOTHER_IMAGE, get NaN rows: for them only the FER2013 label counts.
     """
     path = Path(path)
     if not path.is_file():
@@ -40,16 +47,19 @@ def read_vote_distributions(path):
             missing = [c for c in ["Usage", *FERPLUS_COLUMNS.values()] if c not in (reader.fieldnames or [])]
             if missing:
                 raise FacemoodError(f"{path}: not a FER+ votes file (fer2013new.csv): no column {missing[0]!r}")
+            others = [c for c in OTHER_COLUMNS if c in reader.fieldnames]
             for line_no, row in enumerate(reader, start=2):
                 usage = row["Usage"]
                 if usage not in FER2013_USAGE:
                     raise FacemoodError(f"{path}:{line_no}: Usage {usage!r} is not one of {', '.join(FER2013_USAGE)}")
                 try:
                     votes = [float(row[FERPLUS_COLUMNS[label]]) for label in FER2013_LABELS]
+                    other = sum(float(row[c]) for c in others)
                 except (TypeError, ValueError):
                     raise FacemoodError(f"{path}:{line_no}: votes must be numbers") from None
-                rows[FER2013_USAGE[usage]].append([0.0] * len(votes) if line_no - 2 in VOTES_FOR_ANOTHER_IMAGE
-                                                  else votes)
+                mostly_other = other > 0 and sum(votes) < MIN_SHARE_OF_VOTES * (sum(votes) + other)
+                left_out = line_no - 2 in VOTES_FOR_ANOTHER_IMAGE or mostly_other
+                rows[FER2013_USAGE[usage]].append([0.0] * len(votes) if left_out else votes)
     except (OSError, UnicodeDecodeError) as e:
         raise FacemoodError(f"{path}: cannot read FER+ votes ({e})") from None
     shares = {}
