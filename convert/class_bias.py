@@ -12,22 +12,25 @@ the same graph as before and nothing in it knows about the shift. The test split
 import numpy as np
 
 from common.errors import FacemoodError
+from convert.selective_flip import combined, top_two_margin
 
 STEP = 0.01    # logit units added per step to the class with the lowest recall
 LIMIT = 3.0    # largest shift for one class: e^3 = 20 times the odds
 SCORES_LAYER = "scores"  # train/model.py's final Dense layer (softmax)
 
 
-def fit_class_bias(log_probs, labels, min_recall, names=None):
-    """The smallest bias (one value per class, at least 0) under which every class's recall
-    reaches `min_recall`, found by raising the class with the lowest recall STEP at a time.
-    `log_probs`: one (n, classes) array of log-probabilities per pass the page averages (the
-    face, and its mirror image when it flips); `labels`: (n,) true classes; `names`: the classes'
-    names, for the error when no shift reaches the floor."""
+def fit_class_bias(log_probs, labels, min_recall, names=None, start=None, flip_margin=None):
+    """The smallest bias (one value per class, at least `start`, 0 by default) under which every
+    class's recall reaches `min_recall`, found by raising the class with the lowest recall STEP at
+    a time. `log_probs`: one (n, classes) array of log-probabilities per pass the page averages
+    (the face, and its mirror image when it flips); `flip_margin`: the page flips only the faces
+    whose first pass, bias included, puts its two best classes closer than this
+    (convert/selective_flip.py); `labels`: (n,) true classes; `names`: the classes' names, for the
+    error when no shift reaches the floor."""
     classes = log_probs[0].shape[1]
-    bias = np.zeros(classes)
+    bias = np.zeros(classes) if start is None else np.array(start, float)
     while True:
-        recall = class_recall(shifted_probabilities(log_probs, bias), labels, classes)
+        recall = class_recall(shifted_probabilities(log_probs, bias, flip_margin), labels, classes)
         worst = int(np.argmin(recall))
         if recall[worst] >= min_recall:
             return bias
@@ -38,15 +41,20 @@ def fit_class_bias(log_probs, labels, min_recall, names=None):
         bias[worst] += STEP
 
 
-def shifted_probabilities(log_probs, bias):
-    """The page's averaged class probabilities after adding `bias` to every pass's logits."""
-    total = 0
-    for passed in log_probs:
-        z = passed + bias
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        total = total + e / e.sum(axis=1, keepdims=True)
-    return total / len(log_probs)
+def shifted_probabilities(log_probs, bias, flip_margin=None):
+    """The page's class probabilities after adding `bias` to every pass's logits: the passes
+    averaged, or with `flip_margin` (and two passes) the mirror image averaged in only where the
+    first pass is unsure."""
+    passes = [_softmax(passed + bias) for passed in log_probs]
+    if flip_margin is not None and len(passes) == 2:
+        return combined(passes[0], passes[1], top_two_margin(passes[0]) < flip_margin)
+    return sum(passes) / len(passes)
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def class_recall(probs, labels, classes):

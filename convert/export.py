@@ -63,8 +63,6 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
     float16. `quantize` (a key of QUANTIZE; None keeps the recorded choice, uint8 for a model not
     converted before) is the shards' weight type.
     """
-    from tensorflowjs.converters import tf_saved_model_conversion_v2
-
     if quantize is not None and quantize not in QUANTIZE:
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
@@ -104,22 +102,14 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
                 shutil.copy2(item, tmp / item.name)
         out = tmp / TFJS_DIR
         _say(progress, f"converting {model_dir / MODEL_FILE} to a TF.js graph model ({quantize}) ...")
-        folded, stem = with_grey_stem(model, metadata)
-        dtype_map = _quantization_map(quantize, stem, keep_float16)
-        # Straight from the network in memory: the same graph and shards as through an .h5 file and
-        # a Keras SavedModel, without serializing every layer (most of a small network's time).
-        try:
-            tf_saved_model_conversion_v2.convert_keras_model_to_graph_model(
-                folded, str(out), quantization_dtype_map=dtype_map, weight_shard_size_bytes=4 * 1024 * 1024)
-        except (ValueError, OSError) as e:
-            raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
-        _name_signature(out, folded)
-        removed = lean_tfjs_dir(out)
-        _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
-        metadata["tfjs"] = _describe_shards(out, quantize)
-        metadata["tfjs"]["ops_removed"] = removed
+        _convert_graph(model, metadata, out, quantize, keep_float16, progress)
         if test_time_flip == "unsure":
             _set_flip_margin(GraphModel(out), metadata, dataset, progress)
+            raised = _bias_for_flipping_unsure(GraphModel(out), metadata, dataset, progress)
+            if raised is not None:  # the graph must carry the bias the page is checked with
+                with_class_bias(model, raised)
+                shutil.rmtree(out)
+                _convert_graph(model, metadata, out, quantize, keep_float16, progress)
         if keep_float16:  # recorded even where nothing is quantized, for the next conversion to keep
             metadata["tfjs"]["float16_kinds"] = sorted(keep_float16)
         metrics = read_json(model_dir / "metrics.json", "metrics") if (model_dir / "metrics.json").exists() else {}
@@ -142,6 +132,50 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
         atomic_write_json(tmp / "metadata.json", metadata)
         atomic_write_json(tmp / "metrics.json", metrics)
     return metadata
+
+
+def _convert_graph(model, metadata, out, quantize, keep_float16, progress):
+    """`model` (its bias folded in) as a lean TF.js graph model in `out`, described in metadata."""
+    from tensorflowjs.converters import tf_saved_model_conversion_v2
+
+    folded, stem = with_grey_stem(model, metadata)
+    dtype_map = _quantization_map(quantize, stem, keep_float16)
+    # Straight from the network in memory: the same graph and shards as through an .h5 file and
+    # a Keras SavedModel, without serializing every layer (most of a small network's time).
+    try:
+        tf_saved_model_conversion_v2.convert_keras_model_to_graph_model(
+            folded, str(out), quantization_dtype_map=dtype_map, weight_shard_size_bytes=4 * 1024 * 1024)
+    except (ValueError, OSError) as e:
+        raise FacemoodError(f"TF.js conversion failed: {str(e).splitlines()[0]}") from None
+    _name_signature(out, folded)
+    removed = lean_tfjs_dir(out)
+    _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
+    metadata["tfjs"] = _describe_shards(out, quantize)
+    metadata["tfjs"]["ops_removed"] = removed
+
+
+def _bias_for_flipping_unsure(graph, metadata, dataset, progress):
+    """The class bias is fitted with every validation face flipped (the margin that decides which
+    faces the page flips is fitted after it, on the graph that carries it). Where, as the page
+    scores faces (only the unsure ones flipped), a class falls below the floor, its bias is raised
+    until none does: the increase to fold into the network (metadata updated), or None."""
+    recorded = metadata.get("inference", {}).get("class_bias")
+    if not recorded:
+        return None
+    part = dataset.split("val")
+    x = page_input(part.images[..., None], metadata)
+    bias = recorded_bias(metadata)
+    # The graph's log-probabilities less the folded bias: the network's own, as the fit takes them.
+    passes = [np.log(np.clip(graph(batch), 1e-12, 1)) - bias for batch in (x, x[:, :, ::-1])]
+    margin = metadata["inference"]["flip_when_unsure"]["margin"]
+    fitted = fit_class_bias(passes, part.labels, recorded["min_recall"], metadata["labels"],
+                            start=bias, flip_margin=margin)
+    fitted = np.round(fitted, 4)
+    if np.array_equal(fitted, np.round(bias, 4)):
+        return None
+    _say(progress, "raising the class bias: flipping only unsure faces left a class below the floor ...")
+    recorded["bias"] = {label: float(b) for label, b in zip(metadata["labels"], fitted)}
+    return fitted - bias
 
 
 def _set_standardize(metadata, on, dataset):

@@ -45,6 +45,28 @@ def test_the_bias_is_fitted_on_the_averaged_passes_the_page_uses():
     assert class_recall(averaged, labels, 3).min() >= 0.4
 
 
+def test_with_a_flip_margin_the_bias_is_fitted_as_the_page_flips_only_unsure_faces():
+    """Faces of class 1 whose first pass reads class 0 with room to spare and whose mirror image
+    reads class 1: averaging both views finds them, but the page flips only unsure faces, and
+    these are not. Fitted with the margin, the bias raises class 1 until enough of them become
+    unsure (flipped) or read right, from where the all-views fit left it."""
+    log = lambda p: np.log(np.array(p, float))  # noqa: E731
+    single = np.vstack([np.tile(log([0.8, 0.1, 0.1]), (10, 1)), np.tile(log([0.7, 0.25, 0.05]), (10, 1)),
+                        np.tile(log([0.1, 0.1, 0.8]), (10, 1))])
+    mirror = single.copy()
+    mirror[10:20] = log([0.05, 0.9, 0.05])
+    labels = np.repeat([0, 1, 2], 10)
+    everyone = fit_class_bias([single, mirror], labels, 0.5)
+    assert everyone.tolist() == [0, 0, 0]  # averaged, every class is read right already
+    assert class_recall(shifted_probabilities([single, mirror], everyone, flip_margin=0.2), labels, 3)[1] == 0
+    fitted = fit_class_bias([single, mirror], labels, 0.5, start=everyone, flip_margin=0.2)
+    assert fitted[1] > 0 and fitted[0] == fitted[2] == 0
+    assert class_recall(shifted_probabilities([single, mirror], fitted, flip_margin=0.2), labels, 3).min() >= 0.5
+    # Not by reading class 1 from the first pass alone: by bringing those faces under the margin.
+    assert fitted[1] < np.log(0.7 / 0.25)
+    assert (fit_class_bias([single, mirror], labels, 0.5, start=[0, 0, 0.3], flip_margin=0.2)[2]) == 0.3
+
+
 def test_a_floor_no_bias_can_reach_is_refused():
     log_probs, labels = _scores()
     with pytest.raises(FacemoodError, match="min-recall 0.99"):
@@ -121,6 +143,36 @@ def test_convert_records_folds_reports_and_removes_the_bias(tiny_build, tmp_path
     run_build("convert", "--model-dir", model_dir, "--min-recall", 0, "--quiet")
     assert "class_bias" not in json.loads((model_dir / "metadata.json").read_text())["inference"]
     assert np.abs(GraphModel(model_dir / "tfjs")(x) - unbiased).max() < 0.02
+
+
+def test_convert_raises_the_bias_where_flipping_only_unsure_faces_needs_more(tiny_build, tmp_path, monkeypatch):
+    """With `--test-time-flip unsure`, the bias fitted on every face flipped is checked again as
+    the page will score faces (the converted graph, the fitted margin): where it needs more, the
+    higher bias is recorded and the graph converted again with it. (The fits are fixed here.)"""
+    from convert import export
+    from convert.graph_model import GraphModel, page_input
+    from train.data import load_dataset
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    x = page_input(ds.val.images[..., None], metadata)
+    unbiased = GraphModel(model_dir / "tfjs")(x)
+    calls = []
+
+    def fixed_fit(log_probs, labels, min_recall, names=None, start=None, flip_margin=None):
+        calls.append({"start": None if start is None else np.round(start, 4).tolist(), "flip_margin": flip_margin})
+        return np.array([0.0, 0.5, 0.0]) if start is None else np.asarray(start) + [0.0, 0.0, 0.75]
+
+    monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
+    export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, test_time_flip="unsure", progress=False)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    margin = metadata["inference"]["flip_when_unsure"]["margin"]
+    assert calls == [{"start": None, "flip_margin": None}, {"start": [0.0, 0.5, 0.0], "flip_margin": margin}]
+    assert metadata["inference"]["class_bias"]["bias"] == {"frown": 0.0, "open": 0.5, "smile": 0.75}
+    biased = GraphModel(model_dir / "tfjs")(x)
+    assert np.abs(biased - shifted_probabilities([np.log(unbiased)], np.array([0.0, 0.5, 0.75]))).max() < 0.02
 
 
 @pytest.mark.parametrize("args, message", [
