@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?=
 ARGS ?=
 
-.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench compare
+.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench-peers bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -152,6 +152,10 @@ bench-exposure: setup-ml  ## measure what dim or washed-out photos cost and what
 bench-smoothing: setup-ml  ## measure how much softening each crop before classifying it earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-smoothing DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
 	$(PY) -m bench.smoothing --data $(DATA) --model-dir $(MODEL)
+
+bench-peers: setup-ml chromium  ## measure face-api's expression net and mini-Xception on FER2013 in Chromium (DATA=fer2013.csv.gz)
+	@test -n "$(DATA)" || { echo "error: give the data set: make bench-peers DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+	$(PY) -m bench.peers --data $(DATA) $(ARGS)
 
 bench: setup-ml chromium  ## speed against face-api, side by side: bench/results/speed.{json,md} (ARGS=--runs N ...)
 	$(PY) -m bench.speed --model-dir $(MODEL) $(ARGS)

@@ -84,7 +84,6 @@ window.peers = (async () => {
   }
   return { scores, backend: tf.getBackend(), tfjs: tf.version.tfjs, numTensors: () => tf.memory().numTensors };
 })();
-window.peers.then(() => { document.body.dataset.ready = 'true'; }, (e) => { document.body.dataset.failed = e.message; });
 </script></body></html>
 """
 
@@ -210,8 +209,8 @@ def markdown(r):
     return (f"# The peers on FER2013, measured in the browser\n\n`{r['command']}`\n\n"
             f"{r['date']}, {r['data']} (sha256 {r['data_sha256'][:12]}), headless Chromium {r['chromium']}, "
             f"TensorFlow.js {r['tfjs']} ({r['backend']} backend, face-api's bundled build), {r['seconds']} s. "
-            "Every crop of each split as FER2013 gives it, 48x48 grey, no detection; top-1 against FER2013's "
-            "label. Weight bytes: the model's .bin files as shipped in node_modules.\n\n"
+            "FER2013's 48x48 grey crops as given, no detection (images: how many of each split, from its first); "
+            "top-1 against FER2013's label. Weight bytes: the model's .bin files as shipped in node_modules.\n\n"
             "| model | split | images | accuracy | macro-F1 | weight bytes |\n|---|---|---|---|---|---|\n"
             f"{rows}\n\nHow each model's input was prepared:\n\n{inputs}\n")
 

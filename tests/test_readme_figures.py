@@ -1,6 +1,6 @@
 """The README's headline figures are the committed outputs', not numbers typed in by hand: the
 speed table is `bench/results/speed.md`'s, and "At a glance" and the accuracy table quote
-`bench/results/speed.json` and the shipped model's report."""
+`bench/results/speed.json`, `bench/results/peers.json` and the shipped model's report."""
 import json
 import re
 from pathlib import Path
@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SPEED = json.loads((ROOT / "bench" / "results" / "speed.json").read_text())
 REPORT = json.loads((ROOT / "models" / "default" / "report" / "report.json").read_text())
+PEERS = json.loads((ROOT / "bench" / "results" / "peers.json").read_text())["models"]
 MB = 1_000_000
 
 
@@ -49,10 +50,13 @@ def test_at_a_glance_quotes_the_benchmark_and_the_report():
 
     accuracy = _row(glance, "FER2013 PrivateTest accuracy as shipped")
     assert accuracy[0] == f"{_percent(test['quantized']['accuracy'])} ({_percent(test['quantized_deduplicated']['accuracy'])})"
+    peer = {name: _percent(PEERS[name]["splits"]["PrivateTest"]["accuracy"]) for name in PEERS}
+    assert accuracy[1] == f"{peer['faceapi_expression']} for its expression net (mini-Xception: {peer['mini_xception']})"
     assert (accuracy[3] == "yes") == (test["quantized"]["accuracy"] >= 0.72)
 
     weights = _row(glance, "Expression model's weights")
     assert weights[0] == f"{REPORT['weight_bytes']:,} bytes" and REPORT["weight_bytes"] <= 1_048_576
+    assert weights[1] == f"{PEERS['faceapi_expression']['weight_bytes']:,} bytes"
 
     fastest = min(peers, key=lambda p: p["first_result_ms"])
     first = _row(glance, "Time to the first result")
