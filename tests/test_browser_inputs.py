@@ -331,9 +331,11 @@ def test_hostile_files_get_a_message_and_earlier_results_stay(page, tmp_path):
     errors = [c.inner_text() for c in page.query_selector_all("article.result.error")]
     # Each undecodable file gets its own message naming it; a truncated JPEG may still decode
     # (browsers show what arrived), and the earlier good result is still on the page.
-    # An empty file is said to be empty; the others could not be read, whatever the browser's reason.
+    # An empty file is said to be empty, a text file is said not to be an image, and the others
+    # could not be read, whatever the browser's reason.
     assert "empty.png: the file is empty" in errors
-    for name in ("script.svg", "bomb.png", "notes.txt"):
+    assert "notes.txt: this file is not an image (text/plain)" in errors
+    for name in ("script.svg", "bomb.png"):
         assert any(name in text and "could not be read" in text for text in errors), name
     shown = [c.inner_text() for c in page.query_selector_all("article.result:not(.error) figcaption")]
     assert "good.png" in shown and set(shown) <= {"good.png", "truncated.jpg"}
