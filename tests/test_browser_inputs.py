@@ -256,6 +256,29 @@ def test_pasted_image(page):
     }""", base64.b64encode(buffer.getvalue()).decode())
     card = page.wait_for_selector("article.result")
     assert card.get_attribute("data-faces") == "1"
+    assert page.inner_text("article.result figcaption") == "clipboard.png"
+
+
+def test_a_pasted_image_without_a_name_is_named_in_the_pages_language(page):
+    """Named when drawn, not when pasted: a language switch names it anew, its saved copy too."""
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).save(buffer, format="PNG")
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], '', {type: 'image/png'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
+    }""", base64.b64encode(buffer.getvalue()).decode())
+    page.wait_for_selector("article.result")
+    assert page.inner_text("article.result figcaption") == "pasted image"
+    page.click("#language")
+    wait_until(page, "document.documentElement.lang === 'ko'")
+    assert page.inner_text("article.result figcaption") == "붙여 넣은 이미지"
+    assert page.get_attribute("article.result img", "alt") == "사진 붙여 넣은 이미지"
+    with page.expect_download() as download:
+        page.click("article.result .save-image")
+    assert download.value.suggested_filename == "붙여 넣은 이미지-facemood.png"
+    assert page.log.errors == []
 
 
 def test_a_file_that_is_not_an_image_says_so_picked_or_pasted(page, tmp_path):

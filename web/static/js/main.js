@@ -120,8 +120,8 @@ function onClickHidingItself(id, action) {
 
 onClickHidingItself('batch-stop', () => endRun('stopped'));
 
-// A pasted image may come without a name.
-const photoName = (file) => file.name || t('pasted');
+// A pasted image may come without a name: the cards then name it in the page's language.
+const photoName = (file) => file.name || null;
 
 // A photo given before the networks are ready starts decoding at once (classify waits for them).
 async function classifyFile(file) {

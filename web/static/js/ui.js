@@ -207,11 +207,15 @@ function errorCard({ name, code, params, message }, fresh) {
   return card;
 }
 
+// A photo without a name of its own (a pasted image may come without one) is named in the page's
+// language at every drawing, so a language switch names it anew.
+const named = (entry) => (entry.name ? entry : { ...entry, name: t('pasted') });
+
 function draw(entry, fresh = false) {
-  return entry.result ? resultCard(entry) : errorCard(entry, fresh);
+  return entry.result ? resultCard(named(entry)) : errorCard(named(entry), fresh);
 }
 
-// `readWhole` (optional): a function giving the result of reading the whole photo as one face,
+// `name`: the photo's file name, or null for a photo without one. `readWhole` (optional): a function giving the result of reading the whole photo as one face,
 // offered when no face was found. `type`: the photo file's type, which a saved labelled photo keeps
 // when it is JPEG.
 export function showResult(name, imageUrl, result, labels, { readWhole = null, type = '' } = {}) {
@@ -246,14 +250,15 @@ function show(entry) {
 }
 
 // What a screen reader says of a new result: the photo's name and its faces' expressions.
-function announce({ name, result }) {
+function announce(entry) {
+  const { name, result } = named(entry);
   const labels = result.faces.map((face) => face.label);
   announceEl.textContent = labels.length ? t('announce_faces', { name, labels }) : `${name}: ${t('no_face')}`;
 }
 
 // The photos classified so far, first given first: [{name, result}] (photos that failed are left out).
 export function shownResults() {
-  return shown.filter((entry) => entry.result).map(({ name, result }) => ({ name, result }));
+  return shown.filter((entry) => entry.result).map(named).map(({ name, result }) => ({ name, result }));
 }
 
 // Every card gone, and the photos' memory given back.
