@@ -8,7 +8,7 @@ entries, so Playwright's round trips never count.
   would have to wait for a busy main thread, as a person's drop does not); time until its result
   card is in the page, bytes received until then, long main-thread tasks.
 - warm_run: one page, N classifications of already-decoded photos; latency of each, live tensors
-  after the first and after the last.
+  after the first and after the last; pooled: several pages' as one.
 - webcam_fps: frames detected, classified and drawn per second from a 640x480 fake camera.
 """
 import base64
@@ -202,14 +202,13 @@ def warm_run(playwright, contender, photos, count=100, skip=3, second_visit=Fals
         browser.close()
 
 
-def warm_pages(playwright, contender, photos, count, pages, second_visit=False):
-    """warm_run in `pages` fresh browsers one after another, pooled. A whole page's run can be slowed
-    by a busy spell of this shared machine (a multi-threaded page most: its worker waits for the
-    second core), so the median is taken over several. Live tensors are the first page's;
-    `tensors_grew` says whether any page's grew, `page_medians` keeps each page's median."""
-    runs = [warm_run(playwright, contender, photos, count, second_visit=second_visit) for _ in range(pages)]
-    pooled = {key: [value for run in runs for value in run[key]] for key in ("ms", "classify_only_ms", "faces")}
-    return {**runs[0], **pooled, "page_medians": [statistics.median(run["ms"]) for run in runs],
+def pooled(runs):
+    """Several pages' warm_run results as one. A whole page's run can be slowed by a busy spell of
+    this shared machine (a multi-threaded page most: its worker waits for the second core), so the
+    median is taken over several. Live tensors are the first page's; `tensors_grew` says whether any
+    page's grew, `page_medians` keeps each page's median."""
+    together = {key: [value for run in runs for value in run[key]] for key in ("ms", "classify_only_ms", "faces")}
+    return {**runs[0], **together, "page_medians": [statistics.median(run["ms"]) for run in runs],
             "tensors_grew": any(run["tensors_after_n"] != run["tensors_after_1"] for run in runs)}
 
 

@@ -5,8 +5,9 @@ WASM and WebGL backends), serves both on 127.0.0.1 as `build.py serve` does (gzi
 cross-origin isolation headers unless --no-isolate), and drives headless Chromium:
 cold runs (fresh browser, a photo given from inside the page in the task after the page's script
 has set up its file input, in both pages alike: time to its result, bytes
-received until then, long main-thread tasks), one warm page (latency per photo over
---warm-count classifications in each of --warm-pages pages, pooled, then of facemood's expression
+received until then, long main-thread tasks), warm pages (latency per photo over
+--warm-count classifications in each of --warm-pages pages, pooled, every kind's pages interleaved,
+then of facemood's expression
 model alone; live tensors after the
 first and the last; for facemood also on a second visit, as its service worker serves the page,
 and, when the model flips only the faces it is unsure of, with every face counted as unsure: what a
@@ -119,22 +120,31 @@ def run(args, command="python -m bench.speed"):
                     progress(f"cold run {i + 1}/{args.runs} {contender.title}: first result "
                              f"{result['first_result_ms']:.0f} ms, {result['bytes_gzip'] / 1e6:.2f} MB gzip")
             warm, second, unsure, fps = {}, {}, {}, {}
+            # Each kind of warm page: (where its figures go, whose they are, the page, classifications, second visit).
+            kinds = []
             for contender in chosen:
                 if contender.name in failures:
                     continue
                 count = args.warm_count if contender.name == "facemood" else args.peer_warm_count
-                progress(f"{contender.title}: {count} warm classifications in each of {args.warm_pages} pages")
-                warm[contender.name] = measure.warm_pages(playwright, contender, photos, count, args.warm_pages)
+                kinds.append((warm, contender, contender, count, False))
                 if contender.returns:
-                    progress(f"{contender.title}: the same on a second visit")
-                    second[contender.name] = measure.warm_pages(playwright, contender, photos, count, args.warm_pages,
-                                                                 second_visit=True)
+                    kinds.append((second, contender, contender, count, True))
                 if contender.name == "facemood" and unsure_dist:
-                    progress(f"{contender.title}: the same with every face unsure (its mirror image run too)")
-                    unsure[contender.name] = measure.warm_pages(playwright, sites.facemood(ours_unsure), photos, count,
-                                                                args.warm_pages)
-                progress(f"{contender.title}: webcam")
-                fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
+                    kinds.append((unsure, contender, sites.facemood(ours_unsure), count, False))
+            # Warm pages interleave like the cold runs: page n of every kind before page n + 1 of any, so
+            # a slow spell of this shared machine does not fall on one kind's pages alone.
+            pages = [[] for _ in kinds]
+            for n in range(args.warm_pages):
+                for runs, (store, contender, page, count, second_visit) in zip(pages, kinds):
+                    what = ("second visit" if second_visit else "every face unsure" if store is unsure else "first visit")
+                    progress(f"warm page {n + 1}/{args.warm_pages} {contender.title}, {what}: {count} classifications")
+                    runs.append(measure.warm_run(playwright, page, photos, count, second_visit=second_visit))
+            for runs, (store, contender, *_) in zip(pages, kinds):
+                store[contender.name] = measure.pooled(runs)
+            for contender in chosen:
+                if contender.name not in failures:
+                    progress(f"{contender.title}: webcam")
+                    fps[contender.name] = measure.webcam_fps(playwright, contender, video, args.webcam_seconds)
     # A page that failed part-way has some cold runs but no warm or webcam figures: a peer's are left
     # out of the ratios; facemood's own targets cannot be judged without them.
     if "facemood" in failures:
@@ -144,7 +154,7 @@ def run(args, command="python -m bench.speed"):
     meta = {
         "command": command,
         "date": datetime.date.today().isoformat(), "runs": args.runs, "warm_count": args.warm_count,
-        "warm_pages": args.warm_pages,
+        "warm_pages": args.warm_pages, "warm_interleaved": True,
         "peer_warm_count": args.peer_warm_count,
         "webcam_seconds": args.webcam_seconds, "isolated": args.isolate, "cpus": os.cpu_count(), "load_before": load_before,
         "load_after": os.getloadavg()[0], "chromium": chromium_version(), "faceapi_version": faceapi_version(),

@@ -92,3 +92,22 @@ def test_the_accuracy_table_quotes_the_report():
         assert cells[3] == f"{figures['quantized']['macro_f1']:.3f}"
         assert cells[4] == _percent(figures["quantized_single_pass"]["accuracy"])
         assert cells[5] == _percent(figures["quantized_without_class_bias"]["accuracy"])
+
+
+def test_the_repeated_runs_table_quotes_each_run():
+    """The Speed section's runs side by side: this run's and the two repeated after it, each from
+    its own committed speed.json."""
+    table = _table("run | first result, cold: facemood / face-api WASM")
+    sources = {"this one": ROOT / "bench" / "results" / "speed.json"}
+    for n in (2, 3):
+        sources[f"`speed-repeats/run-{n}`"] = ROOT / "bench" / "results" / "speed-repeats" / f"run-{n}" / "speed.json"
+    assert {first.split(" (")[0] for first in table} == set(sources)
+    for first, cells in table.items():
+        result = json.loads(sources[first.split(" (")[0]].read_text())
+        ours, wasm = result["summary"]["facemood"], result["summary"]["faceapi_wasm"]
+        interval = result["meta"]["first_result_ratio_interval"]
+        ratio = wasm["first_result_ms"] / ours["first_result_ms"]
+        assert cells[0] == (f"{ours['first_result_ms']:.0f} / {wasm['first_result_ms']:.0f} ms "
+                            f"({ratio:.2f}×; {interval['low']:.2f}–{interval['high']:.2f}×)")
+        assert cells[1] == f"{ours['per_image_ms']:.0f} / {ours['per_image_second_visit_ms']:.0f} ms"
+        assert cells[2] == f"{wasm['per_image_ms']:.0f} ms"

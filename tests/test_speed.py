@@ -254,6 +254,13 @@ def test_speed_benchmark_smoke_run_gives_real_numbers(tmp_path):
                                                         "per_image_unsure", "classify_only", "webcam",
                                                         "bytes_gzip", "longest_task", "tensors"}
     assert table.startswith("| metric | facemood | face-api WASM | ratio | target | met? |")
+    # Warm pages interleave: the first page of every kind (each page's first and second visit,
+    # facemood's unsure faces) before the second of any.
+    warm_pages = [line.split("warm page ", 1)[1] for line in run.stdout.splitlines() if "warm page " in line]
+    kinds = [page.split(" ", 1)[1] for page in warm_pages]
+    assert len(kinds) == 8 and kinds[:4] == kinds[4:] and len(set(kinds)) == 4
+    assert [page.split(" ", 1)[0] for page in warm_pages] == ["1/2"] * 4 + ["2/2"] * 4
+    assert "2 pages, every kind of page in turn, pooled" in table
     # Every run drawn beside the table.
     with Image.open(tmp_path / "speed.png") as chart:
         assert chart.format == "PNG" and chart.width > 2 * chart.height > 300
