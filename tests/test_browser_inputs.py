@@ -245,15 +245,24 @@ def test_a_picked_folder_gives_its_images_as_the_folder_dropped(page, tmp_path):
     assert page.log.errors == []
 
 
-def test_pasted_image(page):
-    buffer = io.BytesIO()
-    Image.fromarray(astronaut()).save(buffer, format="PNG")
-    page.evaluate("""(data) => {
+def paste(page, data, name, kind):
+    """Pastes one file of `data` bytes into the page, as a clipboard holding it does."""
+    page.evaluate("""([data, name, kind]) => {
         const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
         const transfer = new DataTransfer();
-        transfer.items.add(new File([bytes], 'clipboard.png', {type: 'image/png'}));
+        transfer.items.add(new File([bytes], name, {type: kind}));
         document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
-    }""", base64.b64encode(buffer.getvalue()).decode())
+    }""", [base64.b64encode(data).decode(), name, kind])
+
+
+def astronaut_png():
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pasted_image(page):
+    paste(page, astronaut_png(), "clipboard.png", "image/png")
     card = page.wait_for_selector("article.result")
     assert card.get_attribute("data-faces") == "1"
     assert page.inner_text("article.result figcaption") == "clipboard.png"
@@ -261,14 +270,7 @@ def test_pasted_image(page):
 
 def test_a_pasted_image_without_a_name_is_named_in_the_pages_language(page):
     """Named when drawn, not when pasted: a language switch names it anew, its saved copy too."""
-    buffer = io.BytesIO()
-    Image.fromarray(astronaut()).save(buffer, format="PNG")
-    page.evaluate("""(data) => {
-        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([bytes], '', {type: 'image/png'}));
-        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
-    }""", base64.b64encode(buffer.getvalue()).decode())
+    paste(page, astronaut_png(), "", "image/png")
     page.wait_for_selector("article.result")
     assert page.inner_text("article.result figcaption") == "pasted image"
     page.click("#language")
@@ -291,11 +293,7 @@ def test_a_file_that_is_not_an_image_says_so_picked_or_pasted(page, tmp_path):
     page.set_input_files("#file-input", [str(photo), str(notes)])
     wait_until(page, "document.querySelectorAll('article.result').length === 2")
     assert page.inner_text("article.result.error") == "notes.txt: this file is not an image (text/plain)"
-    page.evaluate("""() => {
-        const transfer = new DataTransfer();
-        transfer.items.add(new File(['plain text'], 'pasted.txt', {type: 'text/plain'}));
-        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true}));
-    }""")
+    paste(page, b"plain text", "pasted.txt", "text/plain")
     wait_until(page, "document.querySelectorAll('article.result.error').length === 2")
     assert page.inner_text("article.result.error") == "pasted.txt: this file is not an image (text/plain)"
 
