@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.browser import launch
 from bench.cli import save_results
-from common.atomic import atomic_write_bytes, read_json
+from common.atomic import atomic_write_bytes, check_can_write_file, read_json
 from common.errors import FacemoodError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,9 @@ def parse_backbone(spec):
 
 def compare(settings, progress=True):
     """Train, convert and time every backbone in `settings`; write the results. Returns them."""
+    if not settings.backbones:
+        raise FacemoodError("--backbones: no backbone given")
+    check_can_write_file(settings.out_dir / "compare.json")  # before hours of work, too
     for spec in settings.backbones:
         parse_backbone(spec)  # every name checked before hours of work start
     results = _previous_results(settings)

@@ -126,8 +126,27 @@ def _running(pid):
     return True
 
 
+def check_can_write(target):
+    """Refuse, before any work, an output `target` that could not be written: a parent that is a
+    file, or a place where nothing can be created (read-only, no permission). Found by making and
+    removing a folder where the output's own would go, so it is named in the user's terms, not by
+    the temporary name of a write that fails hours later."""
+    target = Path(target)
+    place = target.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise FacemoodError(f"{target}: cannot be written: {place} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe-", dir=place))
+    except OSError as e:
+        raise FacemoodError(f"{target}: cannot be written: {place}: {e.strerror or e}") from None
+
+
 def check_replaceable(target, marker):
-    """Refuse, before anything is written, to replace what is not an earlier output of this kind."""
+    """Refuse, before anything is written, to replace what is not an earlier output of this kind, or
+    to write where nothing can be (check_can_write)."""
+    check_can_write(target)
     if target.is_symlink():
         raise FacemoodError(f"{target}: is a symbolic link; give the folder it points to")
     if not target.exists():
@@ -164,6 +183,14 @@ def _swap(tmp, target):
             raise FacemoodError(f"{target}: cannot replace it with the new output ({e.strerror or e})") from None
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def check_can_write_file(path):
+    """check_can_write for a file `path`, which must not be a folder either."""
+    path = Path(path)
+    if path.is_dir():
+        raise FacemoodError(f"{path}: is a folder; give a file name")
+    check_can_write(path)
 
 
 def atomic_write_bytes(path, data):

@@ -1,4 +1,5 @@
 """The model's metadata.json: the one description of what the model expects, read by every step."""
+import hashlib
 from pathlib import Path
 
 from common.atomic import Marker, read_json
@@ -28,6 +29,28 @@ def check_metadata(metadata, where):
     labels = metadata.get("labels")
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
         raise FacemoodError(f"{where}: metadata.json must list at least 2 string labels")
+    if len(set(labels)) != len(labels):
+        raise FacemoodError(f"{where}: metadata.json lists a label twice")
+    # What every step reads: a damaged description is told here, not by a KeyError deep in one step.
+    for key, field, kinds in (("architecture", "backbone", str), ("input", "size", int), ("crop", "margin", (int, float))):
+        part = metadata.get(key)
+        if not isinstance(part, dict) or not isinstance(part.get(field), kinds) or isinstance(part.get(field), bool):
+            raise FacemoodError(f"{where}: metadata.json has no valid {key}.{field}")
+
+
+def check_converted(tfjs_dir, metadata):
+    """Refuse a converted model whose files are missing or differ from what conversion recorded."""
+    tfjs_dir = Path(tfjs_dir)
+    converted = metadata.get("tfjs")
+    if not (tfjs_dir / "model.json").is_file() or not isinstance(converted, dict) \
+            or not isinstance(converted.get("files"), dict):
+        raise FacemoodError(f"{tfjs_dir}: no converted model; run `build.py convert` first")
+    for name, expected in converted["files"].items():
+        path = tfjs_dir / name
+        if not path.is_file():
+            raise FacemoodError(f"{path}: model file missing; run `build.py convert` again")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected.get("sha256"):
+            raise FacemoodError(f"{path}: does not match the SHA-256 recorded at conversion; run `build.py convert` again")
 
 
 def kept_float16(tfjs):

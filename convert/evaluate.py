@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import atomic_dir, atomic_write_json
-from common.errors import FacemoodError
-from common.metadata import weights_kind
+from common.metadata import check_converted, weights_kind
 from convert.class_bias import recorded_bias, shifted_probabilities
 from convert.export import TFJS_DIR, load_evaluation_data, shipped_network
 from convert.graph_model import GraphModel, page_input, page_probabilities
@@ -30,8 +29,7 @@ def evaluate(model_dir, data, progress=True):
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
     shipped_network(model, metadata)
-    if not (model_dir / TFJS_DIR / "model.json").is_file():
-        raise FacemoodError(f"{model_dir}: no converted model; run `build.py convert` first")
+    check_converted(model_dir / TFJS_DIR, metadata)  # the shards the site would publish, or none
     dataset = load_evaluation_data(data, metadata, progress)
     graph = GraphModel(model_dir / TFJS_DIR)
     labels = metadata["labels"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, read_json
+from common.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, check_replaceable, read_json
 from common.metadata import MODEL_MARKER
 from common.errors import FacemoodError
 from convert.class_bias import fit_class_bias, recorded_bias, with_class_bias
@@ -67,6 +67,7 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
         raise FacemoodError(f"--quantize must be one of {', '.join(QUANTIZE)}, not {quantize!r}")
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
+    check_replaceable(model_dir, MODEL_MARKER)  # now, not after fitting and converting
     quantize = quantize or metadata.get("tfjs", {}).get("quantize", DEFAULT_QUANTIZE)
     if keep_float16 is None:
         keep_float16 = metadata.get("tfjs", {}).get("float16_kinds", [])

@@ -665,3 +665,86 @@ def test_what_a_killed_run_left_is_removed_by_the_next_but_a_running_writer_is_k
     finally:
         running.kill()
         running.wait(timeout=30)
+
+
+@pytest.mark.parametrize("command, output", [
+    (["train", "--data", "{tmp}/nowhere.csv", "--model-dir", "{out}"], "{out}"),
+    (["all", "--data", "{tmp}/nowhere.csv", "--model-dir", "{tmp}/model", "--out", "{out}"], "{out}"),
+    (["face-backbone", "--source", "{tmp}/nowhere.json", "--data", "{tmp}/nowhere.csv", "--out", "{out}/x.h5"],
+     "{out}/x.h5"),
+    (["compare", "--data", "{tmp}/nowhere.csv", "--out", "{out}"], "{out}/compare.json"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, command, output):
+    """An output under a file is refused first, naming the user's path and why (it was found only
+    when the result was written, after the training, and named a temporary folder). The data, which
+    does not exist, is never read."""
+    import build
+
+    (tmp_path / "file.txt").write_text("not a folder")
+    out = tmp_path / "file.txt" / "out"
+    assert build.main([arg.format(tmp=tmp_path, out=out) for arg in command]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {output.format(out=out)}: cannot be written: {tmp_path / 'file.txt'} is a file, not a folder"
+
+
+def test_a_model_folder_that_cannot_be_replaced_is_refused_before_converting(tiny_build, tmp_path, monkeypatch):
+    """On a read-only file system (simulated: no folder can be made beside the model's), convert
+    stops before it fits or converts anything, and the model folder is as it was."""
+    import common.atomic
+    from convert import export
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    before = _tree(model_dir)
+    real_mkdtemp = common.atomic.tempfile.mkdtemp
+
+    def read_only(prefix="", dir=None, **kwargs):
+        if ".probe-" in prefix:
+            raise OSError(30, "Read-only file system")
+        return real_mkdtemp(prefix=prefix, dir=dir, **kwargs)
+
+    monkeypatch.setattr(common.atomic.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(export, "shipped_network", lambda *a, **k: pytest.fail("converted before the check"))
+    with pytest.raises(FacemoodError, match=f"^{model_dir}: cannot be written: {tmp_path}: Read-only file system$"):
+        export.convert(model_dir, progress=False)
+    assert _tree(model_dir) == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: m.pop("architecture"), "has no valid architecture.backbone"),
+    (lambda m: m.update(architecture=5), "has no valid architecture.backbone"),
+    (lambda m: m.pop("input"), "has no valid input.size"),
+    (lambda m: m["crop"].update(margin="x"), "has no valid crop.margin"),
+    (lambda m: m["labels"].__setitem__(1, m["labels"][0]), "lists a label twice"),
+])
+def test_a_damaged_model_description_is_one_line_in_every_step(tmp_path, capsys, damage, message):
+    """A metadata.json missing what every step reads is refused in one line by site and convert
+    alike (they ended in a KeyError or TypeError traceback)."""
+    import build
+    from conftest import SHIPPED_MODEL
+
+    model_dir = shutil.copytree(SHIPPED_MODEL, tmp_path / "model")
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    damage(metadata)
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    for command in (["site", "--model-dir", str(model_dir), "--out", str(tmp_path / "dist")],
+                    ["convert", "--model-dir", str(model_dir), "--quiet"]):
+        assert build.main(command) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == f"error: {model_dir}: {message.join(['metadata.json ', ''])}", command
+    assert not (tmp_path / "dist").exists()
+
+
+def test_evaluate_refuses_shards_that_differ_from_the_converted_ones(tiny_build, tmp_path):
+    """The same bytes changed in a shard that site refuses to publish are refused by evaluate too,
+    which would otherwise report on weights the site never ships."""
+    from convert.evaluate import evaluate
+
+    model_dir = shutil.copytree(tiny_build["model_dir"], tmp_path / "model")
+    shard = next((model_dir / "tfjs").glob("*.bin"))
+    data = bytearray(shard.read_bytes())
+    data[100:104] = bytes(4 - i for i in range(4))
+    shard.write_bytes(bytes(data))
+    with pytest.raises(FacemoodError, match="does not match the SHA-256 recorded at conversion"):
+        evaluate(model_dir, tiny_build["data"], progress=False)
+    assert not (model_dir / "report").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_write_bytes
+from common.atomic import atomic_write_bytes, check_can_write_file
 from common.errors import FacemoodError
 from train.keras_env import keras, tf
 from tensorflowjs.read_weights import read_weights  # noqa: E402  isort: skip  (after keras_env)
@@ -127,10 +127,12 @@ def write_face_backbone(weights, out_path, grey_crops, input_size):
 def face_backbone(model_json, data_path, out_path, input_size=112, image_size=48, count=1024, seed=0,
                   progress=True):
     """`write_face_backbone` with `count` training faces of `data_path` for the statistics. The source
-    and the input size are checked before the data set is loaded, which takes a while."""
+    and the input size are checked, and that `out_path` can be written, before the data set is
+    loaded, which takes a while."""
     from train.data import load_dataset
 
     _check_input_size(input_size)
+    check_can_write_file(out_path)
     weights = read_faceres(model_json)
     dataset = load_dataset(data_path, image_size=image_size, seed=seed, progress=progress)
     picked = np.random.default_rng(seed).choice(len(dataset.train), min(count, len(dataset.train)), replace=False)

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from common.atomic import Marker, atomic_dir, check_replaceable, read_json
 from common.errors import FacemoodError
-from common.metadata import kept_float16, load_metadata
+from common.metadata import check_converted, kept_float16, load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
 from web.detector import write_detector
 from web.serve import CACHE_HEADERS, ISOLATION_HEADERS
@@ -86,7 +86,7 @@ def render_site(model_dir, out, comparison=DEFAULT_COMPARISON, comparison_requir
     model_dir, out = Path(model_dir), Path(out)
     metadata = load_metadata(model_dir)
     tfjs_dir = model_dir / "tfjs"
-    _check_shards(tfjs_dir, metadata)
+    check_converted(tfjs_dir, metadata)
     runtime, detector = _vendored_files()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html.j2"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
@@ -171,18 +171,6 @@ def _write_host_headers(site):
              "/*"]
     lines += [f"  {name}: {value}" for name, value in {**ISOLATION_HEADERS, **CACHE_HEADERS}.items()]
     (site / "_headers").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _check_shards(tfjs_dir, metadata):
-    """Refuse to publish shards that are missing or differ from what conversion recorded."""
-    if not (tfjs_dir / "model.json").is_file() or "tfjs" not in metadata:
-        raise FacemoodError(f"{tfjs_dir}: no converted model; run `build.py convert` first")
-    for name, expected in metadata["tfjs"]["files"].items():
-        path = tfjs_dir / name
-        if not path.is_file():
-            raise FacemoodError(f"{path}: model file missing; run `build.py convert` again")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected["sha256"]:
-            raise FacemoodError(f"{path}: does not match the SHA-256 recorded at conversion; run `build.py convert` again")
 
 
 def _bundle_runtime(out, model_files):
