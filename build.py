@@ -369,7 +369,8 @@ def _add_compare_options(p):
 
     defaults = CompareSettings(data=None)
     p.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES),
-                   help="comma-separated; NAME@WIDTH sets a MobileNet's width multiplier (default 1.0)")
+                   help="comma-separated; NAME@WIDTH sets a MobileNet's width multiplier (1.0 when not given); "
+                        f"default: {', '.join(DEFAULT_BACKBONES)}")
     p.add_argument("--budget", type=_number(Number(float, 0)), default=defaults.budget_minutes,
                    help="training minutes per backbone, counted as this process's CPU time divided by the cores (the same training whatever else runs); 0 = only --epochs limits it")
     p.add_argument("--epochs", type=_number(Number(int, 1)), default=defaults.epochs, help="most epochs per backbone")

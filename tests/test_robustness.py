@@ -748,3 +748,13 @@ def test_evaluate_refuses_shards_that_differ_from_the_converted_ones(tiny_build,
     with pytest.raises(FacemoodError, match="does not match the SHA-256 recorded at conversion"):
         evaluate(model_dir, tiny_build["data"], progress=False)
     assert not (model_dir / "report").exists()
+
+
+def test_compare_without_a_backbone_is_refused(tmp_path, capsys):
+    """--backbones that names none would have written an empty comparison over earlier results."""
+    import build
+
+    assert build.main(["compare", "--data", str(tmp_path / "nowhere.csv"), "--backbones", ", ,",
+                       "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: --backbones: no backbone given"
+    assert not (tmp_path / "out").exists()
