@@ -120,23 +120,23 @@ def run(args, command="python -m bench.speed"):
                     progress(f"cold run {i + 1}/{args.runs} {contender.title}: first result "
                              f"{result['first_result_ms']:.0f} ms, {result['bytes_gzip'] / 1e6:.2f} MB gzip")
             warm, second, unsure, fps = {}, {}, {}, {}
-            # Each kind of warm page: (where its figures go, whose they are, the page, classifications, second visit).
+            # Each kind of warm page: (where its figures go, whose they are, the page, classifications,
+            # second visit, what it is).
             kinds = []
             for contender in chosen:
                 if contender.name in failures:
                     continue
                 count = args.warm_count if contender.name == "facemood" else args.peer_warm_count
-                kinds.append((warm, contender, contender, count, False))
+                kinds.append((warm, contender, contender, count, False, "first visit"))
                 if contender.returns:
-                    kinds.append((second, contender, contender, count, True))
+                    kinds.append((second, contender, contender, count, True, "second visit"))
                 if contender.name == "facemood" and unsure_dist:
-                    kinds.append((unsure, contender, sites.facemood(ours_unsure), count, False))
+                    kinds.append((unsure, contender, sites.facemood(ours_unsure), count, False, "every face unsure"))
             # Warm pages interleave like the cold runs: page n of every kind before page n + 1 of any, so
             # a slow spell of this shared machine does not fall on one kind's pages alone.
             pages = [[] for _ in kinds]
             for n in range(args.warm_pages):
-                for runs, (store, contender, page, count, second_visit) in zip(pages, kinds):
-                    what = ("second visit" if second_visit else "every face unsure" if store is unsure else "first visit")
+                for runs, (store, contender, page, count, second_visit, what) in zip(pages, kinds):
                     progress(f"warm page {n + 1}/{args.warm_pages} {contender.title}, {what}: {count} classifications")
                     runs.append(measure.warm_run(playwright, page, photos, count, second_visit=second_visit))
             for runs, (store, contender, *_) in zip(pages, kinds):

@@ -212,11 +212,12 @@ function errorCard({ name, code, params, message }, fresh) {
 const named = (entry) => (entry.name ? entry : { ...entry, name: t('pasted') });
 
 function draw(entry, fresh = false) {
-  return entry.result ? resultCard(named(entry)) : errorCard(named(entry), fresh);
+  const drawn = named(entry);
+  return drawn.result ? resultCard(drawn) : errorCard(drawn, fresh);
 }
 
-// `name`: the photo's file name, or null for a photo without one. `readWhole` (optional): a function giving the result of reading the whole photo as one face,
-// offered when no face was found. `type`: the photo file's type, which a saved labelled photo keeps
+// `name`: the photo's file name, or null for a photo without one. `readWhole` (optional): a
+// function giving the result of reading the whole photo as one face, offered when no face was found. `type`: the photo file's type, which a saved labelled photo keeps
 // when it is JPEG.
 export function showResult(name, imageUrl, result, labels, { readWhole = null, type = '' } = {}) {
   show({ name, imageUrl, result, labels, readWhole, type });
