@@ -34,6 +34,7 @@ def main(argv=None):
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    _check_needed_options(args.command_parser, args)
     from common.errors import FacemoodError
 
     _interrupt_on_termination()
@@ -230,7 +231,7 @@ def _parser():
     def command(name, run, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsWhereUnsaid)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        p.set_defaults(run=run)
+        p.set_defaults(run=run, command_parser=p)  # command_parser: for usage errors found after parsing
         return p
 
     train_p = command("train", run_train, "Train an expression classifier on a data set.")
@@ -353,6 +354,24 @@ def _add_model_dir(p, quiet=True):
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+class _NoteGiven(argparse.Action):
+    """Stores an option's value and notes that it was given, so that an option given without the one
+    it needs can be refused (`_check_needed_options`) rather than ignored."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {self.dest}
+
+
+def _check_needed_options(parser, args):
+    from train.config import NEEDS
+
+    for name in sorted(getattr(args, "given", ())):
+        needed = NEEDS.get(name)
+        if needed and not getattr(args, needed):
+            parser.error(f"--{name.replace('_', '-')} acts only with --{needed}, which was not given")
+
+
 def _add_train_options(p):
     from train.config import HELP, NUMBERS, TrainConfig
 
@@ -360,7 +379,7 @@ def _add_train_options(p):
     for f in fields(TrainConfig):
         kind = _number(NUMBERS[f.name]) if f.name in NUMBERS else type(getattr(defaults, f.name))
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name),
-                       help=HELP[f.name])
+                       action=_NoteGiven, help=HELP[f.name])
 
 
 def _add_compare_options(p):

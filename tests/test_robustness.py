@@ -477,6 +477,10 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     (["compare", "--data", "d", "--subset", "0"], "argument --subset: must be above 0 and at most 1"),
     # The site step shows no progress, so it offers no switch to hide it.
     (["site", "--quiet"], "unrecognized arguments: --quiet"),
+    # Settings that act only with another are refused without it, not ignored.
+    (["train", "--data", "d", "--teacher-weight", "0.3"], "--teacher-weight acts only with --teacher"),
+    (["all", "--data", "d", "--teacher-temp", "3"], "--teacher-temperature acts only with --teacher"),
+    (["train", "--data", "d", "--ferplus-weight=0.2"], "--ferplus-weight acts only with --ferplus"),
 ])
 def test_numbers_out_of_range_are_one_line_usage_errors(capsys, args, message):
     import build
@@ -485,6 +489,16 @@ def test_numbers_out_of_range_are_one_line_usage_errors(capsys, args, message):
         build.main(args)
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_a_setting_given_with_the_one_it_needs_is_taken():
+    import build
+
+    args = build._parser().parse_args(["train", "--data", "d", "--teacher", "t", "--teacher-weight", "0.3",
+                                       "--ferplus", "f", "--ferplus-weight", "0.2"])
+    build._check_needed_options(build._parser(), args)  # no usage error
+    config = build._train_config(args)
+    assert (config.teacher_weight, config.ferplus_weight) == (0.3, 0.2)
 
 
 def test_a_folder_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
@@ -557,6 +571,7 @@ def _comparison_row(load_ms):
      "not the compare.json of `build.py compare`"),
     (lambda d: (d / "zero.json").write_text(json.dumps(_comparison_row(load_ms=0))) and d / "zero.json",
      "not the compare.json of `build.py compare`"),
+    (lambda d: (d / "empty.json").write_text("{}") and d / "empty.json", "holds no compared backbones"),
 ])
 def test_a_comparison_named_that_is_missing_or_not_one_is_a_one_line_error(tmp_path, capsys, make, message):
     """`site --comparison FILE` names a file: a mistyped path or another JSON file is said, not

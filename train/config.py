@@ -99,6 +99,9 @@ class Number:
         return " and ".join(bounds) or "a finite number"
 
 
+# Settings that only act with another one: given without it, they would be ignored silently.
+NEEDS = {"ferplus_weight": "ferplus", "teacher_weight": "teacher", "teacher_temperature": "teacher"}
+
 SEED = Number(int, 0, 2**32 - 1)  # what NumPy and Keras accept as a seed
 NUMBERS = {
     "alpha": Number(float, 0, low_open=True),

@@ -25,6 +25,8 @@ def comparison_context(path, required=False):
     try:
         rows = [_row(r) for r in results.get("rows", {}).values()]
         if not rows:
+            if required:  # the user named it for its page, which would silently be left out
+                raise FacemoodError(f"{path}: holds no compared backbones (its \"rows\" are missing or empty)")
             return None
         rows.sort(key=lambda r: -(r["sort"]["val_accuracy"] if r["ok"] else -1))
         return {"comparison": {"rows": rows, "settings": results["settings"], "command": results.get("command", ""),
