@@ -41,6 +41,26 @@ def test_a_csv_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
     assert np.array_equal(one.train.images, two.train.images) and np.array_equal(one.test.labels, two.test.labels)
 
 
+def test_a_csv_with_quoted_fields_reads_as_without(tmp_path):
+    """R's write.csv and some spreadsheets quote every text field: the same images and labels."""
+    plain = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(6, 2, 2))
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text("\r\n".join(",".join(f'"{field}"' for field in row.split(","))
+                                   for row in plain.read_text().splitlines()) + "\r\n")
+    one, two = load_dataset(plain), load_dataset(quoted)
+    assert np.array_equal(one.train.images, two.train.images) and np.array_equal(one.test.labels, two.test.labels)
+    assert np.array_equal(one.val.images, two.val.images)
+
+
+def test_a_quote_left_open_names_file_and_line(tmp_path):
+    path = faces.write_fer_csv(tmp_path / "fer.csv")
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(rows[:2] + [rows[2].replace(",", ',"', 1)] + rows[3:]) + "\n")
+    with pytest.raises(FacemoodError, match=r"fer\.csv:3: ") as info:
+        load_dataset(path)
+    assert "\n" not in str(info.value)
+
+
 def test_csv_without_usage_gets_a_seeded_split(tmp_path):
     path = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(30, 0, 0))
     text = path.read_text().replace("emotion,pixels,Usage", "emotion,pixels").replace(",Training", "")

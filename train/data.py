@@ -4,6 +4,7 @@ Both forms end up as the same `Dataset`: grey uint8 images of one square size, i
 and a train / val / test split. The form is detected from the path: a file is a FER2013 CSV
 (plain or gzip), a folder is an image tree.
 """
+import csv
 import gzip
 import hashlib
 import io
@@ -124,17 +125,18 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
                                          desc=f"reading {path.name}", disable=not progress) as bar:
             raw = _HashingReader(f, bar)
             text = _open_text(path, raw)
-            header = [h.strip() for h in text.readline().strip().split(",")]
+            # csv reads quoted fields too, as R's write.csv and spreadsheets save them.
+            rows = csv.reader(text)
+            header = [h.strip() for h in next(rows, [])]
             line_no = 1
             if header[:2] != ["emotion", "pixels"] or header[2:] not in ([], ["Usage"]):
                 raise FacemoodError(
                     f"{path}: not a FER2013 CSV: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
             has_usage = len(header) == 3
-            for line_no, line in enumerate(text, start=2):
-                line = line.strip()
-                if not line:
+            for fields in rows:
+                line_no = rows.line_num
+                if not any(field.strip() for field in fields):
                     continue
-                fields = line.split(",")
                 if len(fields) != len(header):
                     raise FacemoodError(f"{path}:{line_no}: expected {len(header)} fields, found {len(fields)}")
                 label = _parse_label(fields[0], path, line_no)
@@ -150,6 +152,8 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
             # Drain what the text layer did not need so the hash covers the whole file.
             while raw.read(1 << 20):
                 pass
+    except csv.Error as e:  # a quote left open, a NUL byte
+        raise FacemoodError(f"{path}:{line_no + 1}: not a FER2013 CSV row ({e})") from None
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:  # a damaged gzip body among them
         # Text is decoded a block at a time: the fault lies somewhere after the last line read.
         after = f" after line {line_no}" if line_no else ""
