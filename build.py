@@ -41,7 +41,8 @@ def main(argv=None):
     try:
         args.run(args)
     except StoppedEarly as e:
-        print(str(e), file=sys.stderr)
+        if str(e):
+            print(str(e), file=sys.stderr)
         return 130
     except (FacemoodError, OSError) as e:  # OSError: an unwritable folder, a full disk, ...
         if args.debug:
@@ -86,6 +87,13 @@ def run_train(args):
                      resume=getattr(args, "resume", False))
     _summary("trained", metadata, args.model_dir, started)
     return metadata
+
+
+def run_train_only(args):
+    """`train` on its own: Ctrl-C keeps the best epoch (training says where and how to go on) and
+    the exit status says the run did not finish, as `all`'s does."""
+    if run_train(args)["training"]["interrupted"]:
+        raise StoppedEarly()
 
 
 def run_convert(args):
@@ -153,6 +161,7 @@ def run_all(args):
 
 def run_compare(args):
     from bench.compare import CompareSettings, compare
+    from common.errors import FacemoodError
 
     settings = CompareSettings(
         data=args.data, backbones=[b.strip() for b in args.backbones.split(",") if b.strip()],
@@ -164,6 +173,8 @@ def run_compare(args):
     failed = [r["backbone"] for r in results["rows"].values() if "error" in r]
     print(f"results in {settings.out_dir}/compare.{{json,md,png}}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if all(spec in failed for spec in settings.backbones):  # nothing compared: a script must see it
+        raise FacemoodError(f"every backbone failed; the reasons are in {settings.out_dir / 'compare.md'}")
 
 
 def run_face_backbone(args):
@@ -234,13 +245,14 @@ def _parser():
         p.set_defaults(run=run, command_parser=p)  # command_parser: for usage errors found after parsing
         return p
 
-    train_p = command("train", run_train, "Train an expression classifier on a data set.")
+    train_p = command("train", run_train_only, "Train an expression classifier on a data set.")
     _add_data(train_p, required=True)
     _add_model_dir(train_p)
     _add_train_options(train_p)
     train_p.add_argument("--resume", action="store_true",
                          help="continue from the model already in --model-dir (e.g. after Ctrl-C, or with a "
-                              "gentler --learning-rate) instead of starting afresh; its architecture is kept, and "
+                              "gentler --learning-rate) instead of starting afresh; its architecture, crop margin and "
+                              "conversion choices are kept, and "
                               "the runs it continued stay in metadata.json and on the model card")
 
     convert_p = command("convert", run_convert,
@@ -252,7 +264,7 @@ def _parser():
                                 "inferences per face; `build.py evaluate` measures both ways); unsure: only "
                                 "for faces whose two likeliest expressions are close, the margin fitted on the "
                                 "validation split of --data so that accuracy levels with flipping every face; "
-                                "default: keep")
+                                "default: keep (an unsure margin is fitted again when --data is given)")
     convert_p.add_argument("--standardize", choices=["on", "off"], default=None,
                            help="make the page bring a face crop whose grey level or contrast lies outside "
                                 "the training faces' usual range into it before classifying it (for dim or "
@@ -264,7 +276,8 @@ def _parser():
     convert_p.add_argument("--min-recall", type=float, default=None, metavar="FRACTION",
                            help="fit a per-class bias on the logits, on the validation split of --data, so that "
                                 "every class reaches this recall there (e.g. 0.4: fear is otherwise seldom "
-                                "predicted), and fold it into the shipped network; 0 removes it; default: keep")
+                                "predicted), and fold it into the shipped network; 0 removes it; default: keep it "
+                                "(fitted again with its recorded floor when --data is given)")
     convert_p.add_argument("--keep-float16", type=_kinds, default=None, metavar="KINDS",
                            help="weights that stay float16 under uint8/uint16, comma-separated: depthwise "
                                 "(every depthwise kernel), bias (every bias), or a layer's name (e.g. conv_pw_1): "

@@ -80,12 +80,14 @@ def compare(settings, progress=True):
     for spec in settings.backbones:
         parse_backbone(spec)  # every name checked before hours of work start
     results = _previous_results(settings)
+    # Read even when every row is done: rows from other data must not pass for this data's.
+    dataset = _load_data(settings, progress)
+    results = _same_data(results, dataset, settings)
+    results["data"] = {"name": Path(settings.data).name, "kind": dataset.kind, "sha256": dataset.sha256,
+                       "counts": dataset.counts()}
     todo = [s for s in settings.backbones if settings.redo or "error" in results["rows"].get(s, {"error": 1})]
     for skipped in sorted(set(settings.backbones) - set(todo)):
         _say(progress, f"{skipped}: already in {settings.out_dir / 'compare.json'} (--redo trains it again)")
-    dataset = _load_data(settings, progress) if todo else None
-    if dataset is not None:
-        results["data"] = {"name": Path(settings.data).name, "sha256": dataset.sha256, "counts": dataset.counts()}
     for i, spec in enumerate(todo, 1):
         _say(progress, f"[{i}/{len(todo)}] {spec}: training (budget {settings.budget_minutes:g} min, "
                        f"at most {settings.epochs} epochs)")
@@ -119,6 +121,17 @@ def _previous_results(settings):
                                 f"pass --redo to start over, or --out elsewhere")
         return fresh
     return previous
+
+
+def _same_data(results, dataset, settings):
+    """`results`, or a fresh start under --redo when its rows were trained on other data."""
+    before = results.get("data")
+    if not results["rows"] or before is None or before.get("sha256") == dataset.sha256:
+        return results
+    if not settings.redo:
+        raise FacemoodError(f"{settings.out_dir / 'compare.json'} was made from other data ({before.get('name')}); "
+                            f"pass --redo to start over, or --out elsewhere")
+    return {"settings": settings.fingerprint(), "rows": {}}
 
 
 def _load_data(settings, progress):
@@ -166,7 +179,8 @@ def _train_and_convert(spec, settings, dataset, progress):
         "images_seen": budget.batches * settings.batch_size,
         "val_accuracy": metrics["val"]["accuracy"], "val_loss": metrics["val"]["loss"],
         "val_macro_f1": metrics["val"]["macro_f1"],
-        "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+        # Data without a test split has no test figures.
+        "test_accuracy": metrics.get("test", {}).get("accuracy"), "test_macro_f1": metrics.get("test", {}).get("macro_f1"),
         "model_dir": str(model_dir),
     }
 
@@ -316,7 +330,7 @@ COLUMNS = [  # (heading, row -> text)
     ("epochs (images seen)", lambda r: f"{r['epochs_run']} ({r['images_seen']:,})"),
     ("val acc", lambda r: f"{r['val_accuracy'] * 100:.1f} %"),
     ("val loss", lambda r: f"{r['val_loss']:.3f}"),
-    ("test acc", lambda r: f"{r['test_accuracy'] * 100:.1f} %"),
+    ("test acc", lambda r: "—" if r["test_accuracy"] is None else f"{r['test_accuracy'] * 100:.1f} %"),
     ("params", lambda r: f"{r['parameters'] / 1e6:.2f} M"),
     ("Keras file", lambda r: _mb(r["keras_bytes"])),
     ("TF.js uint8", lambda r: _mb(r["tfjs_weight_bytes"])),
@@ -338,7 +352,10 @@ def markdown(results):
                 f"so other work does not change it; at most {s['epochs']} epochs)"
                 if s["budget_minutes"] else f"{s['epochs']} epochs")
              + (f", {s['subset']:.0%} of each split" if s["subset"] < 1 else "") + ". "
-             "Validation = PublicTest (used to pick the best epoch), test = PrivateTest. Browser: headless "
+             + ("Validation = PublicTest (used to pick the best epoch), test = PrivateTest. "
+                if results.get("data", {}).get("kind", "fer2013-csv") == "fer2013-csv" else
+                "Validation (used to pick the best epoch) and test are the data's own held-out images. ")
+             + "Browser: headless "
              "Chromium, model load from request to ready (median of cold loads), first inference (warm-up), "
              "then per-face latency warm.", "",
              f"Command: `{results['command']}`", "",

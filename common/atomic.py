@@ -42,7 +42,7 @@ class Marker:
 
 @contextlib.contextmanager
 def atomic_dir(target, marker=None):
-    """Yield an empty temporary folder beside `target`; on success swap it into place.
+    """Yield an empty temporary folder beside `target`, as an absolute path; on success swap it into place.
 
     `marker`: a Marker (or a file name) every earlier output of the caller's kind holds. An
     existing `target` is replaced only when it is an empty folder or holds it, so a mistyped --out
@@ -55,7 +55,8 @@ def atomic_dir(target, marker=None):
     check_replaceable(target, marker)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    # Absolute: tools the caller runs in other working folders (Node.js bundlers) must write here too.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent.absolute()))
     lock = _lock(tmp)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any folder

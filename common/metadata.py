@@ -36,6 +36,19 @@ def check_metadata(metadata, where):
         part = metadata.get(key)
         if not isinstance(part, dict) or not isinstance(part.get(field), kinds) or isinstance(part.get(field), bool):
             raise FacemoodError(f"{where}: metadata.json has no valid {key}.{field}")
+    # The training record: its settings (seed) and data (name, hash, class counts) are read when
+    # converting, evaluating, resuming and on the model card.
+    for path, kinds in (("training.config", dict), ("training.data.name", str), ("training.data.sha256", str),
+                        ("training.data.counts.train", dict)):
+        if not isinstance(_part(metadata, path), kinds):
+            raise FacemoodError(f"{where}: metadata.json has no valid {path}")
+
+
+def _part(metadata, path):
+    """metadata["a"]["b"] for "a.b", None where a part is missing or not a dictionary."""
+    for key in path.split("."):
+        metadata = metadata.get(key) if isinstance(metadata, dict) else None
+    return metadata
 
 
 def check_converted(tfjs_dir, metadata):

@@ -47,7 +47,8 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
 
     `crop_margin` replaces the margin recorded at training (how much context the browser adds
     around a detected face); it changes no weight, only what the page is told. `test_time_flip`
-    (True/False/"unsure"; None keeps the recorded choice) tells the page to average each face's
+    (True/False/"unsure"; None keeps the recorded choice, refitting an unsure margin where `data`
+    is given) tells the page to average each face's
     scores with those of its mirror image, with "unsure" only for the faces whose first pass has
     its two best classes closer than a margin fitted on the validation split of `data` with the
     converted graph (convert/selective_flip.py); the quantized metrics are then measured that way too. `standardize`
@@ -56,7 +57,7 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
     turning it on for a model that does not record that range needs `data`. `smoothing` (a weight
     in 0-1/3; None keeps the recorded choice, 0 removes it) tells the page to soften each crop with
     the kernel (w, 1 - 2w, w) along both axes first (page_input says why). `min_recall` (0-1;
-    None keeps the recorded choice, 0 removes it) fits a per-class logit bias on the validation
+    None keeps the recorded choice, fitted again where `data` is given; 0 removes it) fits a per-class logit bias on the validation
     split of `data` so that every class reaches that recall as the page scores faces
     (convert/class_bias.py), and folds it into the shipped network. `keep_float16` (kinds from
     FLOAT16_KINDS, or layer names; None keeps the recorded choice, [] removes it) keeps those weights
@@ -68,9 +69,11 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
     model_dir = Path(model_dir)
     model, metadata = load_trained(model_dir)
     check_replaceable(model_dir, MODEL_MARKER)  # now, not after fitting and converting
-    quantize = quantize or metadata.get("tfjs", {}).get("quantize", DEFAULT_QUANTIZE)
+    # Earlier choices: the shards' own, or those a resumed training kept (train._keep_page_choices).
+    recorded = metadata.get("tfjs") or metadata.get("conversion") or {}
+    quantize = quantize or recorded.get("quantize", DEFAULT_QUANTIZE)
     if keep_float16 is None:
-        keep_float16 = metadata.get("tfjs", {}).get("float16_kinds", [])
+        keep_float16 = recorded.get("float16_kinds", [])
     unknown = sorted(set(keep_float16) - set(FLOAT16_KINDS) - _layer_names(model))
     if unknown:
         raise FacemoodError(f"--keep-float16 takes {', '.join(FLOAT16_KINDS)} or the network's layer names "
@@ -82,6 +85,13 @@ def convert(model_dir, quantize=None, data=None, progress=True, crop_margin=None
         metadata["crop"]["margin"] = crop_margin
     if test_time_flip == "unsure" and data is None:
         raise FacemoodError("--test-time-flip unsure needs --data: the margin is fitted on its validation split")
+    if min_recall is None and data is not None:
+        # A recorded bias was fitted to the scores before this conversion's changes: fitted again.
+        min_recall = metadata.get("inference", {}).get("class_bias", {}).get("min_recall")
+    if test_time_flip is None and data is not None and "flip_when_unsure" in metadata.get("inference", {}):
+        # The recorded margin was fitted to the scores before this conversion's changes (a class
+        # bias, smoothing, standardizing): fitted again, with the bias, as when first chosen.
+        test_time_flip = "unsure"
     if test_time_flip is not None:
         metadata.setdefault("inference", {})["test_time_flip"] = bool(test_time_flip)
         metadata["inference"].pop("flip_when_unsure", None)
@@ -152,6 +162,7 @@ def _convert_graph(model, metadata, out, quantize, keep_float16, progress):
     removed = lean_tfjs_dir(out)
     _say(progress, f"the graph rewritten with {removed} fewer ops, same outputs (convert/lean_graph.py)")
     metadata["tfjs"] = _describe_shards(out, quantize)
+    metadata.pop("conversion", None)  # the choices now live in "tfjs"
     metadata["tfjs"]["ops_removed"] = removed
 
 

@@ -175,6 +175,56 @@ def test_convert_raises_the_bias_where_flipping_only_unsure_faces_needs_more(tin
     assert np.abs(biased - shifted_probabilities([np.log(unbiased)], np.array([0.0, 0.5, 0.75]))).max() < 0.02
 
 
+def test_a_bias_added_to_a_model_that_flips_unsure_faces_is_fitted_as_it_flips(tiny_build, tmp_path, monkeypatch):
+    """`convert --min-recall R --data D` on a model already set to flip only unsure faces fits as
+    `--test-time-flip unsure` does: the margin again on the biased graph, and the bias checked
+    with it (not left fitted as if every face were flipped, beside a margin for the old scores)."""
+    from convert import export
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    export.convert(model_dir, data=tiny_build["data"], test_time_flip="unsure", progress=False)
+    calls = []
+
+    def fixed_fit(log_probs, labels, min_recall, names=None, start=None, flip_margin=None):
+        calls.append({"start": None if start is None else np.round(start, 4).tolist(), "flip_margin": flip_margin})
+        return np.array([0.0, 0.5, 0.0]) if start is None else np.asarray(start) + [0.0, 0.0, 0.75]
+
+    monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
+    metadata = export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, progress=False)
+    margin = metadata["inference"]["flip_when_unsure"]["margin"]
+    assert calls == [{"start": None, "flip_margin": None}, {"start": [0.0, 0.5, 0.0], "flip_margin": margin}]
+    assert metadata["inference"]["class_bias"]["bias"] == {"frown": 0.0, "open": 0.5, "smile": 0.75}
+
+
+def test_a_recorded_bias_is_fitted_again_to_what_the_page_now_scores(tiny_build, tmp_path, monkeypatch):
+    """`convert --smoothing W --data D` changes the crops the page scores: a recorded bias is fitted
+    again on them, with its recorded floor. Without --data it is kept as it was."""
+    from convert import export
+    from convert.graph_model import page_input
+    from train.data import load_dataset
+    from train.train import load_trained, predict
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_build["model_dir"], model_dir)
+    fits = []
+
+    def fixed_fit(log_probs, labels, min_recall, names=None):
+        fits.append({"floor": min_recall, "probs": np.exp(log_probs[0])})
+        return np.array([0.0, 0.5, -0.25]) if len(fits) == 1 else np.array([0.0, 0.25, 0.0])
+
+    monkeypatch.setattr(export, "fit_class_bias", fixed_fit)
+    export.convert(model_dir, data=tiny_build["data"], min_recall=0.3, progress=False)
+    export.convert(model_dir, smoothing=0.2, progress=False)  # no data: nothing to fit on
+    assert len(fits) == 1
+    metadata = export.convert(model_dir, data=tiny_build["data"], smoothing=0.25, progress=False)
+    assert [fit["floor"] for fit in fits] == [0.3, 0.3]
+    ds = load_dataset(tiny_build["data"], seed=metadata["training"]["config"]["seed"])
+    smoothed = page_input(ds.val.images[..., None], metadata)
+    assert np.abs(fits[1]["probs"] - predict(load_trained(model_dir)[0], smoothed[..., 0])).max() < 1e-5
+    assert metadata["inference"]["class_bias"]["bias"] == {"frown": 0.0, "open": 0.25, "smile": 0.0}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--min-recall", "0.4"], "--min-recall needs --data"),
     (["--min-recall", "1.5"], "--min-recall must lie in 0-1"),

@@ -67,6 +67,45 @@ def test_a_rerun_skips_finished_backbones_and_refuses_other_settings(tiny_compar
     refused = run_build(*changed, check=False)
     assert refused.returncode == 1 and "made with other settings" in refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith("error: ")
+    # Other data under the same name and settings: its rows must not pass for this data's.
+    other = tiny_comparison["root"] / "other" / "fer.csv"
+    other.parent.mkdir()
+    faces.write_fer_csv(other, rows_per_usage=(24, 8, 8), classes=(3, 5, 0))
+    moved = list(tiny_comparison["args"])
+    moved[moved.index("--data") + 1] = other
+    refused = run_build(*moved, check=False)
+    assert refused.returncode == 1 and "was made from other data (fer.csv)" in refused.stderr
+    assert "training" not in refused.stderr
+    assert json.loads((tiny_comparison["root"] / "out" / "compare.json").read_text())["rows"] == results["rows"]
+
+
+def test_data_without_a_test_split_gets_a_row_without_test_figures(tmp_path, tiny_build):
+    """A folder of train/ and val/ only: the row is a result with no test accuracy, not a failure,
+    in the table and on the site's page alike."""
+    from web.render import render_site
+
+    data = tmp_path / "faces"
+    faces.write_class_folders(data / "train", per_class=12)
+    faces.write_class_folders(data / "val", per_class=4, first_seed=500)
+    run_build("compare", "--data", data, "--backbones", "mobilenet_v3_small@0.5", "--input-size", 48, "--epochs", 1,
+              "--budget", 0, "--browser-runs", 1, "--work-dir", tmp_path / "work", "--out", tmp_path / "out")
+    row = json.loads((tmp_path / "out" / "compare.json").read_text())["rows"]["mobilenet_v3_small@0.5"]
+    assert "error" not in row and row["test_accuracy"] is None and row["val_accuracy"] is not None
+    table = (tmp_path / "out" / "compare.md").read_text()
+    assert "PrivateTest" not in table and "the data's own held-out images" in table
+    dist = render_site(tiny_build["model_dir"], tmp_path / "dist", tmp_path / "out" / "compare.json",
+                       comparison_required=True)
+    page = (dist / "compare.html").read_text()
+    assert "PrivateTest" not in page and "the data's own held-out images" in page
+
+
+def test_a_comparison_where_every_backbone_failed_exits_as_failed(tmp_path):
+    data = faces.write_fer_csv(tmp_path / "fer.csv", rows_per_usage=(24, 8, 8))
+    result = run_build("compare", "--data", data, "--backbones", "xception", "--input-size", 48, "--epochs", 1,
+                       "--budget", 0, "--work-dir", tmp_path / "work", "--out", tmp_path / "out", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: every backbone failed; the reasons are in {tmp_path / 'out' / 'compare.md'}"
+    assert "| xception | failed:" in (tmp_path / "out" / "compare.md").read_text()
 
 
 def test_bad_backbone_names_fail_before_any_work(tmp_path):

@@ -114,10 +114,11 @@ def test_folder_tree_any_class_names_and_stratified_split(tmp_path):
     assert load_dataset(root, image_size=32, seed=1).sha256 == ds.sha256
 
 
-def test_folder_with_split_subtrees(tmp_path):
-    faces.write_class_folders(tmp_path / "d" / "train", per_class=6)
-    faces.write_class_folders(tmp_path / "d" / "val", per_class=2)
-    faces.write_class_folders(tmp_path / "d" / "test", per_class=3)
+@pytest.mark.parametrize("names", [("train", "val", "test"), ("Training", "PublicTest", "PrivateTest")])
+def test_folder_with_split_subtrees(tmp_path, names):
+    """FER2013's split names too (image exports of it use them): they are splits, not classes."""
+    for name, count in zip(names, (6, 2, 3)):
+        faces.write_class_folders(tmp_path / "d" / name, per_class=count)
     ds = load_dataset(tmp_path / "d")
     assert (len(ds.train), len(ds.val), len(ds.test)) == (18, 6, 9)
     assert ds.labels == sorted(faces.MOUTHS)

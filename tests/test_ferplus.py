@@ -164,6 +164,19 @@ def test_low_resolution_blurs_the_share_of_images_it_is_given(fer):
         _training_pipeline(ds.train, targets, weights, TrainConfig(low_res=1.5))
 
 
+def test_low_resolution_refuses_crops_it_cannot_shrink(tmp_path):
+    """Crops of 12 pixels or fewer have no smaller side to be shrunk to: said before any work, not
+    by a TensorFlow traceback in the first batch."""
+    from train.config import TrainConfig
+    from train.train import train
+
+    data = faces.write_class_folders(tmp_path / "faces", per_class=6, size=12)
+    with pytest.raises(FacemoodError, match="needs an --image-size above 12, not 12"):
+        train(data, tmp_path / "model", TrainConfig(image_size=12, input_size=32, low_res=0.5, epochs=1),
+              progress=False)
+    assert not (tmp_path / "model").exists()
+
+
 def test_build_train_with_ferplus_records_the_votes_file(tmp_path, fer):
     votes = faces.write_ferplus_csv(tmp_path / "votes.csv", fer)
     model_dir = tmp_path / "model"

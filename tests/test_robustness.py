@@ -234,6 +234,20 @@ def test_site_render_interrupted_while_copying_keeps_previous_site(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
 
 
+def test_a_relative_out_from_another_folder_gets_the_whole_site(tmp_path):
+    """The bundlers run in the project's folder: a relative --out given elsewhere must still get
+    every file, and nothing may land in the project's folder."""
+    from conftest import ROOT
+
+    before = sorted(p.name for p in ROOT.iterdir())
+    done = subprocess.run([sys.executable, str(ROOT / "build.py"), "site", "--out", "dist"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for name in ("index.html", "vendor/tf-runtime.min.js", "assets/js/main.min.js", "model/model.json"):
+        assert (tmp_path / "dist" / name).is_file(), name
+    assert sorted(p.name for p in ROOT.iterdir()) == before
+
+
 def test_training_failure_leaves_the_model_folder_untouched(tmp_path, monkeypatch):
     from train import train as training
     from train.config import TrainConfig
@@ -374,6 +388,33 @@ def test_resume_keeps_the_recorded_seed_and_refuses_another_split(tiny_build, tm
         train(tiny_build["data"], model_dir, TrainConfig(**quick, seed=6), progress=False, resume=True)
     resumed = train(tiny_build["data"], model_dir, TrainConfig(**quick), progress=False, resume=True)
     assert resumed["training"]["config"]["seed"] == 5
+
+
+def test_resume_keeps_what_conversion_chose_for_the_page(tiny_build, tmp_path, capsys):
+    """Training on from a converted model must not quietly hand the page other crops or other
+    shards: the choices made at conversion come back at the next plain `convert`. A class bias
+    fitted to the earlier weights does not, and the user is told."""
+    from convert.export import convert
+    from train.config import TrainConfig
+    from train.train import train
+
+    model_dir = _resumable_copy(tiny_build, tmp_path, seed=0)
+    convert(model_dir, quantize="float16", crop_margin=0.3, test_time_flip=True, standardize=False, smoothing=0.1,
+            keep_float16=["depthwise"], progress=False)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["inference"]["class_bias"] = {"min_recall": 0.4, "fitted_on": "val",
+                                           "bias": {label: 0.1 for label in metadata["labels"]}}
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    capsys.readouterr()
+    resumed = train(tiny_build["data"], model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8), progress=False,
+                    resume=True)
+    assert "--min-recall fitted to the earlier weights" in capsys.readouterr().err
+    assert "class_bias" not in resumed["inference"]
+    again = convert(model_dir, progress=False)
+    assert again["crop"]["margin"] == 0.3
+    assert again["inference"] == {"test_time_flip": True, "smoothing": 0.1}
+    assert again["tfjs"]["quantize"] == "float16" and again["tfjs"]["float16_kinds"] == ["depthwise"]
+    assert "conversion" not in again
 
 
 def test_resume_on_other_data_is_refused(tiny_build, tmp_path):
@@ -556,6 +597,15 @@ def test_all_interrupted_runs_no_later_step_and_says_what_was_written(tmp_path, 
     assert steps == ["train", "convert", "site"][:["train", "convert", "site"].index(stop_in) + 1]
 
 
+@pytest.mark.parametrize("interrupted, status", [(True, 130), (False, 0)])
+def test_train_interrupted_exits_as_interrupted(tmp_path, monkeypatch, interrupted, status):
+    """A script running `train` must be able to tell a run cut short by Ctrl-C from a finished one."""
+    import build
+
+    monkeypatch.setattr(build, "run_train", lambda args: {"training": {"interrupted": interrupted}})
+    assert build.main(["train", "--data", "d", "--model-dir", str(tmp_path / "model")]) == status
+
+
 def _comparison_row(load_ms):
     """compare.json with one finished row, loaded in `load_ms` (0: no time a page can take)."""
     row = {"backbone": "a", "val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.5, "parameters": 1,
@@ -731,6 +781,8 @@ def test_a_model_folder_that_cannot_be_replaced_is_refused_before_converting(tin
     (lambda m: m.pop("input"), "has no valid input.size"),
     (lambda m: m["crop"].update(margin="x"), "has no valid crop.margin"),
     (lambda m: m["labels"].__setitem__(1, m["labels"][0]), "lists a label twice"),
+    (lambda m: m.pop("training"), "has no valid training.config"),
+    (lambda m: m["training"]["data"].pop("counts"), "has no valid training.data.counts.train"),
 ])
 def test_a_damaged_model_description_is_one_line_in_every_step(tmp_path, capsys, damage, message):
     """A metadata.json missing what every step reads is refused in one line by site and convert

@@ -24,7 +24,9 @@ FER2013_SIZE = 48
 # FER2013's own Usage names, mapped onto the three splits every step uses.
 FER2013_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+# Split folder names (any case), FER2013's own among them, as image exports of it use them.
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test",
+                 "training": "train", "publictest": "val", "privatetest": "test"}
 SPLITS = ("train", "val", "test")
 
 

@@ -31,7 +31,8 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     """Train on `data_path` and write the model folder `out_dir`. Returns the metadata dict.
 
     `dataset`: the data of `data_path` already loaded (comparisons train several models on one).
-    `resume` starts from the model already in `out_dir` (its architecture wins over `config`).
+    `resume` starts from the model already in `out_dir` (its architecture and crop margin win over
+    `config`, and what conversion chose for the page is kept: `_keep_page_choices`).
     Ctrl-C after at least one epoch keeps the best epoch so far: it is written like a finished
     run, marked as interrupted, and `--resume` continues from it.
     """
@@ -45,11 +46,14 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
         # the run's it continues, whatever the options say, and are recorded as such.
         config = replace(config, backbone=arch["backbone"], alpha=arch["alpha"], input_size=arch["input_size"],
                          blocks=arch.get("blocks", 0), image_size=previous["input"]["size"],
-                         dropout=_dropout_of(model, config.dropout),
+                         dropout=_dropout_of(model, config.dropout), crop_margin=previous["crop"]["margin"],
                          weights=previous["training"]["config"].get("weights", arch.get("weights", "none")))
         resumed_from = hashlib.sha256((Path(out_dir) / MODEL_FILE).read_bytes()).hexdigest()
         earlier_runs = _earlier_runs(out_dir)
     config = replace(config, seed=_seed_for(config, previous))
+    if config.low_res > 0 and config.image_size <= LOW_RES_SMALLEST:
+        raise FacemoodError(f"--low-res shrinks crops to a side of {LOW_RES_SMALLEST} pixels and more: it needs an "
+                            f"--image-size above {LOW_RES_SMALLEST}, not {config.image_size}")
     keras.utils.set_random_seed(config.seed)
     if dataset is None:
         dataset = load_dataset(data_path, image_size=config.image_size, seed=config.seed, progress=progress)
@@ -96,6 +100,7 @@ def train(data_path, out_dir, config=TrainConfig(), progress=True, resume=False,
     metadata["training"].update(interrupted=interrupted, resumed_from_sha256=resumed_from, teacher=teacher_record)
     if resume:  # the stages before this one, so the model's whole training stays on record
         metadata["training"]["resumed_from"] = previous["training"]
+        _keep_page_choices(previous, metadata)
     _write_model_folder(out_dir, model, metadata, reports, history.history, earlier_runs)
     if interrupted:
         print(f"interrupted after {len(history.history['loss'])} epoch(s); the best (epoch {best_epoch}) was "
@@ -266,12 +271,15 @@ def _training_pipeline(split, targets, class_weights, config, teacher=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+LOW_RES_SMALLEST = 12  # the smallest side --low-res shrinks a crop to
+
+
 def _low_resolution(share, size, seed):
-    """`share` of a batch's images scaled down to a side drawn per batch from 12 to `size` pixels
+    """`share` of a batch's images scaled down to a side drawn per batch from LOW_RES_SMALLEST to `size` pixels
     (area averaging, as a browser shrinks a photo) and back up (bicubic, as the page enlarges a
     small face's crop): the blur of a face that covered few pixels of its photo."""
     def shrink(x, y, w):
-        side = tf.random.uniform([], 12, size, dtype=tf.int32, seed=seed + 10)
+        side = tf.random.uniform([], LOW_RES_SMALLEST, size, dtype=tf.int32, seed=seed + 10)
         blurred = tf.image.resize(tf.image.resize(x, [side, side], method="area"), [size, size], method="bicubic")
         picked = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], seed=seed + 11) < share
         return tf.where(picked, tf.clip_by_value(blurred, 0, 255), x), y, w
@@ -345,6 +353,27 @@ def _metadata(dataset, model, config, reports, class_weights, history, best_epoc
         # How the page prepares each crop; `build.py convert --standardize off` (or on) changes it.
         "inference": {"standardize": dataset.grey_statistics()},
     }
+
+
+def _keep_page_choices(previous, metadata):
+    """A resumed model keeps what conversion chose for the page (flipping, smoothing, standardizing
+    or not, the shards' weight types; the crop margin is kept with the architecture). A class bias or
+    an unsure-flip margin was fitted to the earlier weights: it goes, and the user is told."""
+    before, now = previous.get("inference", {}), metadata["inference"]
+    for key in ("test_time_flip", "smoothing"):
+        if key in before:
+            now[key] = before[key]
+    if "standardize" not in before:
+        now.pop("standardize", None)
+    shards = previous.get("tfjs") or previous.get("conversion") or {}
+    kept = {key: shards[key] for key in ("quantize", "float16_kinds") if key in shards}
+    if kept:
+        metadata["conversion"] = kept  # read by the next `convert`, which writes "tfjs" in its place
+    refit = [option for key, option in (("class_bias", "--min-recall"), ("flip_when_unsure", "--test-time-flip unsure"))
+             if key in before]
+    if refit:
+        print(f"note: {' and '.join(refit)} fitted to the earlier weights; convert with --data and "
+              f"{' '.join(refit)} to fit again", file=sys.stderr)
 
 
 def _rounded(history):
