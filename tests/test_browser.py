@@ -331,14 +331,16 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     # The file cannot be read again (moved or deleted since it was picked): the page says so and the
     # button stays, to try again.
     page.evaluate("""() => { window.__createImageBitmap = window.createImageBitmap;
-        window.createImageBitmap = () => Promise.reject(new DOMException('gone', 'NotReadableError')); }""")
+        window.createImageBitmap = () => Promise.reject(new DOMException('gone', 'NotReadableError'));
+        window.__createObjectURL = URL.createObjectURL;  // an <img> cannot read a file that is gone either
+        URL.createObjectURL = () => 'blob:' + location.origin + '/gone'; }""")
     page.click("article.result button.whole-photo")
     wait_until(page, "document.getElementById('status').dataset.kind === 'error'")
     assert page.text_content("#status") == ("The photo could not be read as one face: this file could not be "
                                             "read as image/png: it is damaged, or this browser does not read "
                                             "that format")
     assert not page.is_disabled("article.result button.whole-photo")
-    page.evaluate("() => { window.createImageBitmap = window.__createImageBitmap; }")
+    page.evaluate("() => { window.createImageBitmap = window.__createImageBitmap; URL.createObjectURL = window.__createObjectURL; }")
     # A tight crop no detector sees can still be read: the whole photo's centre square as one face.
     page.click("article.result button.whole-photo")
     card = page.wait_for_selector("article.result[data-faces='1']")
@@ -350,6 +352,8 @@ def test_photo_without_a_face_says_so(tiny_site, open_page, tmp_path):
     assert page.text_content("#results-summary") == f"Photos read: 1 · faces: 1 · {label} 1"
     # The button pressed is gone with the card it was on: the focus moves to the face it read.
     assert page.evaluate("document.activeElement.classList.contains('face-box')")
+    # Screen readers hear the new reading, not the "no face" said before.
+    assert page.text_content("#results-announce") == f"wall.png: faces found: {label}"
 
 
 def test_a_browser_without_offscreen_canvas_reads_photos_too(shipped_site, browser):

@@ -61,6 +61,8 @@ def test_webcam_mode_labels_faces_live_with_fps(site, playwright, tmp_path):
         page = browser.new_page()
         log = PageLog(page)
         start_camera(page, site)
+        # The button, disabled while the camera started, keeps the keyboard's focus: Enter stops it.
+        assert page.evaluate("document.activeElement.id") == "camera-toggle"
         assert page.get_attribute("#camera-video", "playsinline") is not None
         assert page.evaluate("document.getElementById('camera-video').muted")
         wait_until(page, "document.getElementById('camera-announce').textContent !== ''")  # held for a second
@@ -304,6 +306,7 @@ def test_results_are_saved_as_csv_and_cleared(site, browser, tmp_path):
         page.click("#clear-results")
         assert page.query_selector_all("article.result") == []
         assert page.is_hidden("#results-actions") and page.text_content("#results-summary") == ""
+        assert page.text_content("#results-announce") == ""  # it spoke of photos no longer shown
         assert page.log.errors == []
 
 
@@ -620,11 +623,15 @@ def test_korean_ui_from_browser_language_and_switch(site, browser, tmp_path):
         screenshot(page, "korean")
         assert page.text_content("#results-summary") == "읽은 사진 1장 · 얼굴 1개 · 기쁨 1"
         assert "기쁨" in page.inner_text("footer") and "happy" not in page.inner_text("footer")  # class names too
+        assert "mobilenet, 블록 8개" in page.inner_text("footer") and "blocks" not in page.inner_text("footer")
+        assert page.text_content("#results-announce").startswith("photo.png: ")
         page.click("#language")
         wait_until(page, "document.documentElement.lang === 'en'")
         assert page.get_attribute("#language", "lang") == "ko"
         assert "Drop photos or a folder here" in page.inner_text("#drop-zone")
-        assert "happy, sad" in page.inner_text("footer")
+        assert "happy, sad" in page.inner_text("footer") and "mobilenet, 8 blocks" in page.inner_text("footer")
+        # What the live region said was Korean: gone, not left to be read out in the wrong language.
+        assert page.text_content("#results-announce") == ""
         assert page.text_content("#results-summary") == "Photos read: 1 · faces: 1 · happy 1"  # redrawn
         # The shipped shards are uint8 with some tensors kept float16: the footer names both.
         assert "bytes of uint8 + float16 weights" in page.inner_text("footer")

@@ -9,10 +9,11 @@ import pytest
 WEB = Path(__file__).resolve().parents[1] / "web"
 LANGUAGES = sorted((WEB / "i18n").glob("*.json"))
 # How the code names a message: t('key', setStatus('key', new CodedError('key', data-i18n="key" and
-# its variants, and en.key in the templates.
+# its variants, en.key in the templates, and {"code": "key"} in a parameter the renderer gives the page.
 NAMED = [re.compile(r"""\b(?:t|setStatus|CodedError)\(\s*'(\w+)'"""),
          re.compile(r"""data-i18n(?:-label)?="(\w+)\""""),
-         re.compile(r"""\ben\.(?!json\b)(\w+)""")]
+         re.compile(r"""\ben\.(?!json\b)(\w+)"""),
+         re.compile(r'\{"code": "(\w+)"')]
 
 
 def strings(path):
@@ -38,7 +39,7 @@ def test_every_language_has_every_message_with_the_same_placeholders(path):
 
 def test_every_message_the_page_names_exists():
     english = strings(WEB / "i18n" / "en.json")
-    sources = [*(WEB / "static" / "js").glob("*.js"), *(WEB / "templates").glob("*.j2")]
+    sources = [*(WEB / "static" / "js").glob("*.js"), *(WEB / "templates").glob("*.j2"), WEB / "render.py"]
     named = {key for source in sources for pattern in NAMED for key in pattern.findall(source.read_text(encoding="utf-8"))}
-    assert {"load_failed", "file_damaged", "batch_progress", "camera_denied"} <= named  # the patterns find them
+    assert {"load_failed", "file_damaged", "batch_progress", "camera_denied", "backbone_blocks"} <= named  # the patterns find them
     assert sorted(named - set(english)) == []

@@ -277,11 +277,20 @@ def _deduplicated(report):
 
 
 def backbone_name(arch):
-    """The backbone as a reader should know it: "mobilenet", or "mobilenet, 8 blocks" when cut short."""
-    return f"{arch['backbone']}, {arch['blocks']} blocks" if arch.get("blocks") else arch["backbone"]
+    """The backbone as a reader should know it: "mobilenet", or, when cut short, a message the page
+    words in the reader's language ("mobilenet, 8 blocks")."""
+    if not arch.get("blocks"):
+        return arch["backbone"]
+    return {"code": "backbone_blocks", "params": {"backbone": arch["backbone"], "blocks": arch["blocks"]}}
+
+
+def _in_english(value, en):
+    """A page text parameter as the English page shows it before its script runs."""
+    return en[value["code"]].format(**value["params"]) if isinstance(value, dict) else value
 
 
 def _context(metadata, metrics, runtime, report=None):
+    en = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
     inference = metadata.get("inference", {})
     flip = bool(inference.get("test_time_flip"))
     summary = metadata.get("metrics", {})
@@ -313,7 +322,8 @@ def _context(metadata, metrics, runtime, report=None):
         "smoothing": metadata.get("inference", {}).get("smoothing"),
         "class_bias": metadata.get("inference", {}).get("class_bias"),
         "pct": lambda v: f"{v * 100:.1f} %",
-        "en": json.loads((I18N / "en.json").read_text(encoding="utf-8")),
+        "en": en,
+        "in_english": lambda value: _in_english(value, en),
         "footer": {
             "backbone": backbone_name(metadata["architecture"]), "alpha": metadata["architecture"]["alpha"],
             "data": metadata["training"]["data"]["name"], "bytes": f"{metadata['tfjs']['weight_bytes']:,}",

@@ -41,6 +41,10 @@ async function fromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
+    // createImageBitmap reads no SVG, and gives up on an image too large to decode whole without
+    // saying so: an <img> reads SVG, and learns a huge image's size from its header.
+    const element = blob.size > 0 ? await loadedElement(blob) : null;
+    if (element) return fromElement(element, blob);
     // The browser says no more than that it failed: an empty file is told apart; a damaged file and
     // a format this browser lacks read alike.
     if (blob.size === 0) throw new CodedError('empty_file', {}, 'the file is empty');
@@ -67,6 +71,42 @@ async function fromBlob(blob) {
       scaleY: smaller.height / height, close: () => smaller.close() };
   }
   return { image: bitmap, width: bitmap.width, height: bitmap.height, scale: 1, close: () => bitmap.close() };
+}
+
+// `blob` loaded in an <img> (with a size), or null where it cannot be (not an image, or no DOM here).
+async function loadedElement(blob) {
+  if (typeof Image === 'undefined') return null;
+  const url = URL.createObjectURL(blob);
+  const element = new Image();
+  try {
+    await new Promise((resolve, reject) => {
+      element.onload = resolve;
+      element.onerror = reject;
+      element.src = url;
+    });
+    return element.naturalWidth > 0 && element.naturalHeight > 0 ? element : null;
+  } catch {
+    return null;
+  } finally {
+    URL.revokeObjectURL(url);  // a loaded <img> keeps what it read
+  }
+}
+
+// A loaded <img> drawn on a canvas of at most MAX_SIDE. A raster image larger than that which
+// createImageBitmap could not read is too large for this browser to decode whole: said so (drawn,
+// it would come out blank).
+function fromElement(element, blob) {
+  const width = element.naturalWidth;
+  const height = element.naturalHeight;
+  const side = Math.max(width, height);
+  if (side > MAX_SIDE && !/svg/i.test(blob.type)) {
+    throw new CodedError('cannot_scale_down', { width, height }, `could not scale down a ${width}x${height} photo`);
+  }
+  const scale = Math.min(1, MAX_SIDE / side);
+  const canvas = makeCanvas(Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
+  canvas.getContext('2d').drawImage(element, 0, 0, canvas.width, canvas.height);
+  return { image: canvas, width: canvas.width, height: canvas.height, scale: canvas.width / width,
+    scaleY: canvas.height / height, close() {} };
 }
 
 function isCanvasLike(src) {

@@ -264,14 +264,18 @@ function showCameraStopped() {
   cameraButton.textContent = t('camera_start');
 }
 
-// The button is disabled while the camera starts: a second click then would start a second stream.
-cameraButton.addEventListener('click', async () => {
+// The button is disabled while the camera starts (a second click then would start a second
+// stream), and keeps the keyboard's focus: Enter again stops the camera.
+cameraButton.addEventListener('click', () => {
   if (cameraOn()) {
     stopCamera(video);
     showCameraStopped();
-    return;
+    return undefined;
   }
-  cameraButton.disabled = true;
+  return whileBusy(cameraButton, startCameraView);
+});
+
+async function startCameraView() {
   try {
     await facemood.ready;
     clearLiveView();
@@ -291,10 +295,8 @@ cameraButton.addEventListener('click', async () => {
     // is why the camera could not start.
     if (hasMessageKey(err) && err.code.startsWith('camera_')) setStatus(err.code, { message: err.message }, 'error');
     else setStatus('camera_failed', { message: shownMessage(err) }, 'error');
-  } finally {
-    cameraButton.disabled = false;
   }
-});
+}
 
 languageButton.addEventListener('click', async () => {
   try {

@@ -139,12 +139,13 @@ function resultCard(entry) {
         }
         if (!card.isConnected) {  // every card was drawn again meanwhile (a language switch): again
           redraw();
-          return;
+        } else {
+          const drawn = draw(entry);
+          card.replaceWith(drawn);
+          summarize();
+          drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
         }
-        const drawn = draw(entry);
-        card.replaceWith(drawn);
-        summarize();
-        drawn.querySelector('.face-box')?.focus();  // the focused button is gone; its result takes the focus
+        announce(entry);
       }));
       details.append(button);
     }
@@ -268,12 +269,14 @@ export function clearResults() {
   shown.length = 0;
   resultsEl.replaceChildren();
   resultsActions.hidden = true;
+  announceEl.textContent = '';  // what it said is of photos no longer shown
   summarize();
 }
 
 // Draw everything again in the current language.
 export function redraw() {
   resultsEl.replaceChildren(...shown.map((entry) => draw(entry)).reverse());
+  announceEl.textContent = '';  // in the language before; the cards now say it in this one
   summarize();
   setStatus(status.key, status.params, status.kind);
 }
