@@ -12,7 +12,7 @@ PORT ?= 8000
 QUANTIZE ?=
 ARGS ?=
 
-.PHONY: help site serve test screenshots train convert evaluate all face-backbone recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench-peers bench compare
+.PHONY: help site serve test screenshots train convert evaluate all face-backbone face-backbone-data recipe recipe-inputs setup setup-ml chromium clean bench-crop-margin bench-tilt bench-detector-scale bench-exposure bench-smoothing bench-peers bench compare
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -89,8 +89,10 @@ $(FACERES):
 	  2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b models/faceres.bin | sha256sum --quiet -c \
 	  || { rm -rf runs/human-models; echo "error: FaceRes' files differ from the ones measured" >&2; exit 1; }
 
-face-backbone: setup-ml $(FACERES)  ## FaceRes' face-trained MobileNet as backbone weights for `train --weights` (DATA=...; fetches a 144 MB npm package once)
+# Its own target, listed first, so that no 144 MB download starts before a missing DATA is said.
+face-backbone-data:
 	@test -n "$(DATA)" || { echo "error: give the data set: make face-backbone DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
+face-backbone: face-backbone-data setup-ml $(FACERES)  ## FaceRes' face-trained MobileNet as backbone weights for `train --weights` (DATA=...; fetches a 144 MB npm package once)
 	$(PY) build.py face-backbone --source $(FACERES) --data $(DATA) --out runs/faceres_mobilenet.h5 $(ARGS)
 
 # The shipped model's recipe end to end (README: The shipped model): FaceRes rebuilt as Keras
@@ -135,23 +137,23 @@ $(RECIPE)/model/report/report.md: $(RECIPE)/model/model.h5
 
 bench-crop-margin: setup-ml chromium  ## measure the best crop margin around detected faces (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-crop-margin DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) -m bench.crop_margin --data $(DATA) --model-dir $(MODEL)
+	$(PY) -m bench.crop_margin --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 bench-tilt: setup-ml chromium  ## measure what levelling tilted faces earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-tilt DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) -m bench.tilt --data $(DATA) --model-dir $(MODEL)
+	$(PY) -m bench.tilt --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 bench-detector-scale: setup-ml chromium  ## measure how small a face the photo detector finds at each input size (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-detector-scale DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) -m bench.detector_scale --data $(DATA) --model-dir $(MODEL)
+	$(PY) -m bench.detector_scale --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 bench-exposure: setup-ml  ## measure what dim or washed-out photos cost and what standardizing crops earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-exposure DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) -m bench.exposure --data $(DATA) --model-dir $(MODEL)
+	$(PY) -m bench.exposure --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 bench-smoothing: setup-ml  ## measure how much softening each crop before classifying it earns (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-smoothing DATA=path/to/fer2013.csv.gz" >&2; exit 2; }
-	$(PY) -m bench.smoothing --data $(DATA) --model-dir $(MODEL)
+	$(PY) -m bench.smoothing --data $(DATA) --model-dir $(MODEL) $(ARGS)
 
 bench-peers: setup-ml chromium  ## measure face-api's expression net and mini-Xception on FER2013 in Chromium (DATA=fer2013.csv.gz)
 	@test -n "$(DATA)" || { echo "error: give the data set: make bench-peers DATA=path/to/fer2013.csv.gz" >&2; exit 2; }

@@ -89,6 +89,16 @@ def run_train(args):
     return metadata
 
 
+def _check_apart(out, model_dir):
+    """The site replaces its folder whole: the model folder can be neither it, nor in it, nor hold it."""
+    from common.errors import FacemoodError
+
+    site, model = Path(out).resolve(), Path(model_dir).resolve()
+    if site == model or model in site.parents or site in model.parents:
+        raise FacemoodError(f"{out}: the site's folder and the model folder ({model_dir}) must lie apart, "
+                            f"neither inside the other")
+
+
 def run_train_only(args):
     """`train` on its own: Ctrl-C keeps the best epoch (training says where and how to go on) and
     the exit status says the run did not finish, as `all`'s does."""
@@ -137,13 +147,15 @@ def run_site(args):
     started = time.time()
     named = getattr(args, "comparison", None)  # `all` has no --comparison: the default file, if any
     out = render_site(args.model_dir, args.out, named or DEFAULT_COMPARISON, comparison_required=named is not None)
-    print(f"site written to {out} in {time.time() - started:.1f} s; serve it with `build.py serve`")
+    serve = "build.py serve" + ("" if Path(out).resolve() == DEFAULT_DIST.resolve() else f" --dir {out}")
+    print(f"site written to {out} in {time.time() - started:.1f} s; serve it with `{serve}`")
 
 
 def run_all(args):
     from web.render import check_can_render
 
     check_can_render(args.out)  # now, not after hours of training
+    _check_apart(args.out, args.model_dir)
     if run_train(args)["training"]["interrupted"]:
         raise StoppedEarly(f"interrupted: the best epoch so far was saved to {args.model_dir}; "
                            f"it was not converted and the site in {args.out} was left as it was")

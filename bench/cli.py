@@ -1,6 +1,7 @@
 """The command-line shape the benchmarks share: how they run, check their model folder and write
 their results."""
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -8,18 +9,30 @@ from common.atomic import atomic_write_bytes, atomic_write_json
 from common.errors import FacemoodError
 
 
+def one_line_errors(main):
+    """A benchmark's `main(argv)` whose FacemoodError (data of another model, a folder that holds
+    no model) is one line on stderr and exit status 1, as build.py's are, not a traceback."""
+    @functools.wraps(main)
+    def guarded(argv=None):
+        try:
+            return main(argv) or 0
+        except FacemoodError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    return guarded
+
+
 def run_and_print(prog, argv, parse_args, run):
     """Parse `argv` (sys.argv[1:] when None), run with the command line recorded in the report and
     print its Markdown table; a FacemoodError becomes one line on stderr and exit status 1."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    try:
-        report = run(args, command=" ".join([prog, *argv]))
-    except FacemoodError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report["markdown"])
-    return 0
+
+    @one_line_errors
+    def run_and_show(_):
+        print(run(args, command=" ".join([prog, *argv]))["markdown"])
+
+    return run_and_show(argv)
 
 
 def check_model_dir(parser, model_dir):

@@ -126,7 +126,7 @@ def _previous_results(settings):
 def _same_data(results, dataset, settings):
     """`results`, or a fresh start under --redo when its rows were trained on other data."""
     before = results.get("data")
-    if not results["rows"] or before is None or before.get("sha256") == dataset.sha256:
+    if not results["rows"] or before is None or dataset.is_named_by(before.get("sha256")):
         return results
     if not settings.redo:
         raise FacemoodError(f"{settings.out_dir / 'compare.json'} was made from other data ({before.get('name')}); "

@@ -30,9 +30,8 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.cli import recorded_command, save_results
+from bench.cli import one_line_errors, recorded_command, save_results
 from common.metadata import load_metadata
-from train.data import load_dataset
 
 MARGINS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 RESULTS = ROOT / "bench" / "results"
@@ -94,15 +93,26 @@ def validation_face_args(argv, doc, count_help, module):
     parser.add_argument("--count", type=int, default=300, help=count_help)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, not {args.count}")
     args.command = recorded_command(f"python -m {module}", parser, args)
     return args
 
 
+def model_validation_faces(data, metadata):
+    """The validation split of `data` as the model was trained on it; refused when it is other data
+    (its truth labels would be read against the model's classes by index)."""
+    from convert.export import load_evaluation_data
+
+    return load_evaluation_data(data, metadata, progress=True).val
+
+
+@one_line_errors
 def main(argv=None):
     args = validation_face_args(argv, __doc__, "validation faces to paste", "bench.crop_margin")
 
     metadata = load_metadata(args.model_dir)
-    val = load_dataset(args.data).val
+    val = model_validation_faces(args.data, metadata)
     pick = np.random.default_rng(args.seed).choice(len(val), size=min(args.count, len(val)), replace=False)
     labels = metadata["labels"]
     found = {kind: 0 for kind in BACKGROUNDS}
@@ -190,4 +200,4 @@ def _markdown(r):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

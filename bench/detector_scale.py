@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.cli import save_results
+from bench.cli import one_line_errors, save_results
 from bench.composites import HEAD, astronaut, background
 from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args, with_border
 from common.errors import FacemoodError
@@ -149,6 +149,7 @@ def smallest_found(rates, at_least=0.9):
     return smallest
 
 
+@one_line_errors
 def main(argv=None):
     args = validation_face_args(argv, __doc__, "validation faces, each pasted at every size; as many places per size "
                                 "for the portrait", "bench.detector_scale")
@@ -216,4 +217,4 @@ def markdown(r):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

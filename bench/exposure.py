@@ -12,6 +12,7 @@ convert/graph_model.page_input) and as it comes. Writes bench/results/exposure.j
 """
 import argparse
 import copy
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT
-from bench.cli import recorded_command, save_results
+from bench.cli import one_line_errors, recorded_command, save_results
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -48,6 +49,7 @@ def _shrunk(images, side):
                                 .resize((size, size), Image.Resampling.BICUBIC), np.float32) for image in images])
 
 
+@one_line_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
@@ -110,4 +112,4 @@ def _markdown(r):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

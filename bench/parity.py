@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.browser import ROOT, site_page
-from bench.cli import recorded_command
+from bench.cli import one_line_errors, recorded_command
 from common.atomic import atomic_write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
 from test_browser import png_data_url, probe_images  # noqa: E402  (the probes the browser test uses)
 
 
+@one_line_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
@@ -55,4 +56,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

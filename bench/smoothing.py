@@ -12,13 +12,15 @@ Writes bench/results/smoothing.json and .md.
 """
 import argparse
 import copy
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.browser import ROOT
-from bench.cli import recorded_command, save_results
+from bench.cli import one_line_errors, recorded_command, save_results
+from common.atomic import check_can_write_file
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -45,6 +47,7 @@ def accuracy_by_weight(graph, images, labels, metadata, weights):
     return out
 
 
+@one_line_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
@@ -56,6 +59,7 @@ def main(argv=None):
     if any(not 0 <= w <= MAX_SMOOTHING for w in args.weights):
         parser.error("every --weights value must lie in 0-0.33")
 
+    check_can_write_file(args.out / "smoothing.json")  # before the measuring, not after
     metadata = load_metadata(args.model_dir)
     dataset = load_evaluation_data(args.data, metadata, progress=True)
     val = dataset.val
@@ -97,4 +101,4 @@ def _markdown(r):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

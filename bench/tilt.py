@@ -24,10 +24,10 @@ import numpy as np
 from PIL import Image
 
 from bench.browser import ROOT, site_page
-from bench.cli import save_results
-from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args, with_border
+from bench.cli import one_line_errors, save_results
+from bench.crop_margin import (CONTEXT, data_url, model_validation_faces, noise_background, validation_face_args,
+                               with_border)
 from common.metadata import load_metadata
-from train.data import load_dataset
 
 ANGLES = [0, 10, 20, 30, 45]
 THRESHOLDS = [0, 5, 10, 15, 20, 25, 30, 35]  # degrees; and never (classified as it lies)
@@ -53,11 +53,13 @@ def tilted(face, angle, rng):
     return data_url(canvas), -turn
 
 
+@one_line_errors
 def main(argv=None):
     args = validation_face_args(argv, __doc__, "validation faces, each given at every angle", "bench.tilt")
 
-    labels = load_metadata(args.model_dir)["labels"]
-    val = load_dataset(args.data).val
+    metadata = load_metadata(args.model_dir)
+    labels = metadata["labels"]
+    val = model_validation_faces(args.data, metadata)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(val), size=min(args.count, len(val)), replace=False)
     found = {a: 0 for a in ANGLES}
@@ -147,4 +149,4 @@ def _sweep_markdown(r):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -66,6 +66,12 @@ def check_converted(tfjs_dir, metadata):
             raise FacemoodError(f"{path}: does not match the SHA-256 recorded at conversion; run `build.py convert` again")
 
 
+def as_the_page_runs_it(metadata):
+    """A converted model as the page runs it: its shards' recorded hashes and how the page prepares
+    and scores faces. An evaluation records it, so that one of another conversion is told apart."""
+    return {"files": metadata["tfjs"]["files"], "inference": metadata.get("inference", {})}
+
+
 def kept_float16(tfjs):
     """The weights kept float16 in these shards (metadata's "tfjs"): the recorded choice, where the
     rest is quantized."""

@@ -262,7 +262,7 @@ def load_evaluation_data(data, metadata, progress):
     seed = metadata["training"]["config"]["seed"]
     dataset = load_dataset(data, image_size=metadata["input"]["size"], seed=seed, progress=progress)
     recorded = metadata["training"]["data"]["sha256"]
-    if dataset.sha256 != recorded:
+    if not dataset.is_named_by(recorded):
         raise FacemoodError(f"{data}: not the data this model was trained on (sha256 {dataset.sha256[:12]}... "
                             f"!= {recorded[:12]}...); its val/test split would not be held out")
     if dataset.labels != metadata["labels"]:

@@ -1,6 +1,9 @@
 """Each benchmark records the command that produced its results, with every option it was given."""
 import argparse
+import importlib
 from pathlib import Path
+
+import pytest
 
 from bench.cli import recorded_command
 
@@ -44,3 +47,25 @@ def test_compare_records_the_settings_that_decide_whether_rows_are_reused():
     args = _command_args(CompareSettings(data=Path("/x/fer.csv"), weights="none", seed=3))
     assert "--weights none" in args and "--seed 3" in args
     assert not [a for a in _command_args(CompareSettings(data=Path("fer.csv"))) if a.startswith(("--weights", "--seed"))]
+
+
+@pytest.mark.parametrize("module", ["crop_margin", "tilt", "detector_scale", "exposure", "smoothing", "parity"])
+def test_a_benchmark_given_no_model_or_no_data_says_so_in_one_line(module, tmp_path, capsys):
+    main = importlib.import_module(f"bench.{module}").main
+    args = ["--model-dir", str(tmp_path)] + ([] if module == "parity" else ["--data", str(tmp_path / "none.csv")])
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(tmp_path) in err[0]
+
+
+def test_a_benchmark_that_reads_the_models_truth_refuses_other_data(tiny_build, tmp_path, capsys):
+    """Its figures look up each face's label by class index: another data set's would be wrong silently."""
+    import faces
+    from bench.crop_margin import main
+
+    other = faces.write_class_folders(tmp_path / "other", per_class=9)
+    assert main(["--data", str(other), "--model-dir", str(tiny_build["model_dir"]), "--count", "5"]) == 1
+    assert "not the data this model was trained on" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["--data", str(other), "--count", "-1"])
+    assert usage.value.code == 2 and "--count must be at least 1" in capsys.readouterr().err

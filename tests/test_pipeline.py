@@ -146,6 +146,8 @@ def test_the_model_card_gives_the_deduplicated_accuracy_of_the_models_own_report
     # The float row is the report's too: the float model run as the page runs the shipped one.
     row = re.search(r"Float \(Keras, run as the page runs the shipped model\) accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
     assert row and row.group(2) == f"{test['float']['accuracy'] * 100:.1f} %"
+    # A report from before reports said what they evaluated: its figures as shipped must be the model's.
+    del report["evaluated"]
     test["quantized"]["accuracy"] += 0.01  # as if evaluated before the model was converted again
     (model_dir / "report" / "report.json").write_text(json.dumps(report))
     card = _model_card(model_dir, tmp_path)
@@ -155,6 +157,27 @@ def test_the_model_card_gives_the_deduplicated_accuracy_of_the_models_own_report
     row = re.search(r"Float \(Keras, as trained: no standardizing, smoothing, test-time flipping or class bias\) "
                     r"accuracy</th><td>([^<]+)</td><td>([^<]+)</td>", card)
     assert row and row.group(2) == f"{metadata['metrics']['float']['test']['accuracy'] * 100:.1f} %"
+
+
+def test_a_report_of_another_conversion_is_not_shown_though_its_figures_match(tmp_path):
+    """A report says what it evaluated (the shards and how the page prepares and scores faces):
+    converted again with other smoothing, the model's figures as shipped may come out the same,
+    and the report must still not pass for this conversion's."""
+    import shutil
+
+    from common.metadata import as_the_page_runs_it
+    from conftest import SHIPPED_MODEL
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model_dir)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    report = json.loads((model_dir / "report" / "report.json").read_text())
+    report["evaluated"] = as_the_page_runs_it(metadata)
+    (model_dir / "report" / "report.json").write_text(json.dumps(report))
+    assert "also occur in training" in _model_card(model_dir, tmp_path)
+    metadata["inference"]["smoothing"] = 0.2  # the figures as shipped left as they were
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    assert "also occur in training" not in _model_card(model_dir, tmp_path)
 
 
 def test_the_model_cards_per_class_table_follows_the_label_order(tmp_path):
@@ -339,6 +362,7 @@ def test_evaluate_writes_a_report_with_deduplicated_accuracy(tiny_build, tmp_pat
     test = report["splits"]["test"]
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert test["quantized"]["accuracy"] == metadata["metrics"]["quantized"]["test"]["accuracy"]
+    assert report["evaluated"] == {"files": metadata["tfjs"]["files"], "inference": metadata["inference"]}
     # The generated faces are all distinct, so nothing is removed as a duplicate of training.
     assert test["duplicates_of_training_removed"] == 0
     assert test["quantized_deduplicated"]["count"] == test["quantized"]["count"]

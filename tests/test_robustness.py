@@ -568,6 +568,18 @@ def test_all_refuses_a_site_folder_it_may_not_replace_before_training(tmp_path, 
     assert [p.name for p in blog.iterdir()] == ["index.html"] and not model_dir.exists()
 
 
+@pytest.mark.parametrize("out, model", [("same", "same"), ("model/site", "model"), ("dist", "dist/model")])
+def test_all_refuses_a_site_and_a_model_folder_inside_one_another_before_training(tmp_path, capsys, monkeypatch,
+                                                                                   out, model):
+    """The site replaces its whole folder: a model folder that is it, holds it or lies in it would
+    be refused only after training (the same folder), or deleted with the old site (inside it)."""
+    import build
+
+    monkeypatch.setattr(build, "run_train", lambda args: pytest.fail("trained before the check"))
+    code = build.main(["all", "--data", "d", "--model-dir", str(tmp_path / model), "--out", str(tmp_path / out)])
+    assert code == 1 and "must lie apart, neither inside the other" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("stop_in, said", [
     ("train", "the best epoch so far was saved to"),
     ("convert", "holds the newly trained model, not converted"),

@@ -70,6 +70,17 @@ def test_a_port_out_of_range_is_a_one_line_error(tmp_path):
         start_server(tmp_path, port=70000)
 
 
+def test_the_next_steps_name_the_folder_given(tmp_path, capsys):
+    """`site --out X` says to serve X, and serving a folder with no site says to build X: the
+    commands without the folder would build and serve dist/."""
+    import build
+
+    assert build.main(["site", "--out", str(tmp_path / "mine")]) == 0
+    assert f"serve it with `build.py serve --dir {tmp_path / 'mine'}`" in capsys.readouterr().out
+    with pytest.raises(FacemoodError, match=f"run `build.py site --out {tmp_path / 'none'}` first"):
+        start_server(tmp_path / "none")
+
+
 def test_a_nul_in_the_path_is_a_bad_request_not_a_server_error(served, capfd):
     for path in ("%00", "a%00.js", "%00/"):
         with pytest.raises(urllib.error.HTTPError) as info:

@@ -51,6 +51,13 @@ class Dataset:
     image_size: int
     skipped: list = field(default_factory=list)  # (path, reason) of images that could not be read
     seeded_split: bool = False  # the seed chose the val/test images (no Usage column, no val/ folder)
+    # The file's own bytes, where they differ from its content (a gzip file): models trained before
+    # the content was hashed recorded this.
+    file_sha256: str = ""
+
+    def is_named_by(self, recorded):
+        """Whether a recorded data hash names this data: its content's, or its file's (older records)."""
+        return recorded in (self.sha256, self.file_sha256 or self.sha256)
 
     def split(self, name):
         return getattr(self, name)
@@ -92,9 +99,9 @@ def load_dataset(path, image_size=None, seed=0, val_fraction=0.1, test_fraction=
 # --- FER2013 CSV -------------------------------------------------------------------------------
 
 class _HashingReader(io.RawIOBase):
-    """Pass bytes through while hashing them, so the file is read once."""
+    """Pass bytes through while hashing them (and counting them on `bar`), so the file is read once."""
 
-    def __init__(self, f, bar):
+    def __init__(self, f, bar=None):
         self.f, self.hash, self.bar = f, hashlib.sha256(), bar
 
     def readable(self):
@@ -103,19 +110,20 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buf):
         n = self.f.readinto(buf)
         self.hash.update(memoryview(buf)[:n])
-        self.bar.update(n)
+        if self.bar is not None:
+            self.bar.update(n)
         return n
 
 
-def _open_text(path, raw):
-    """Text stream over `raw`, gunzipping when the file starts with gzip's magic bytes."""
+def _open_content(path, raw):
+    """The file's content over `raw`, as a hashing reader: gunzipped when the file starts with
+    gzip's magic bytes. Its hash names the data whatever compressed it: a gzip file's bytes also
+    hold its name and date, so two gzips of one CSV differ."""
     with open(path, "rb") as f:
         magic = f.read(2)
-    stream = io.BufferedReader(raw)
-    if magic == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=stream)
-    # utf-8-sig: a byte-order mark at the start (spreadsheets write one) is not part of the header.
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    if magic != b"\x1f\x8b":
+        return raw
+    return _HashingReader(gzip.GzipFile(fileobj=io.BufferedReader(raw)))
 
 
 def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
@@ -126,7 +134,9 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
         with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
                                          desc=f"reading {path.name}", disable=not progress) as bar:
             raw = _HashingReader(f, bar)
-            text = _open_text(path, raw)
+            content = _open_content(path, raw)
+            # utf-8-sig: a byte-order mark at the start (spreadsheets write one) is not part of the header.
+            text = io.TextIOWrapper(io.BufferedReader(content), encoding="utf-8-sig", newline="")
             # csv reads quoted fields too, as R's write.csv and spreadsheets save them.
             rows = csv.reader(text)
             header = [h.strip() for h in next(rows, [])]
@@ -151,7 +161,9 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
                     splits.append(FER2013_USAGE[usage])
                 images.append(pixels.reshape(FER2013_SIZE, FER2013_SIZE))
                 labels.append(label)
-            # Drain what the text layer did not need so the hash covers the whole file.
+            # Drain what the text layer did not need so the hashes cover the whole file.
+            while content.read(1 << 20):
+                pass
             while raw.read(1 << 20):
                 pass
     except csv.Error as e:  # a quote left open, a NUL byte
@@ -171,7 +183,8 @@ def _load_fer_csv(path, seed, val_fraction, test_fraction, progress):
     _check_csv_splits(parts, path, has_usage)
     _check_classes(parts["train"].labels, FER2013_LABELS, path)
     return Dataset(FER2013_LABELS, parts["train"], parts["val"], parts["test"], "fer2013-csv",
-                   str(path), raw.hash.hexdigest(), FER2013_SIZE, seeded_split=not has_usage)
+                   str(path), content.hash.hexdigest(), FER2013_SIZE, seeded_split=not has_usage,
+                   file_sha256=raw.hash.hexdigest())
 
 
 def _check_csv_splits(parts, path, has_usage):

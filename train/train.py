@@ -154,7 +154,7 @@ def _check_held_out(trained, dataset, seed, who):
     seeded split of it: its training images may be `dataset`'s validation or test images.
     `who` starts the message, e.g. "models/x: the teacher"."""
     recorded = trained["training"]["data"].get("sha256") or "none"
-    if recorded != dataset.sha256:
+    if not dataset.is_named_by(recorded):
         raise FacemoodError(f"{who} was trained on other data (sha256 {recorded[:12]}... != "
                             f"{dataset.sha256[:12]}...), so this data's validation/test images would not "
                             f"be held out from it")

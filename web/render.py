@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from common.atomic import Marker, atomic_dir, check_replaceable, read_json
 from common.errors import FacemoodError
-from common.metadata import check_converted, kept_float16, load_metadata
+from common.metadata import as_the_page_runs_it, check_converted, kept_float16, load_metadata
 from web.compare_page import DEFAULT_COMPARISON, comparison_context
 from web.detector import write_detector
 from web.serve import CACHE_HEADERS, ISOLATION_HEADERS
@@ -255,11 +255,15 @@ def rarest_class(counts):
 
 
 def _matching_report(report_path, metadata):
-    """`build.py evaluate`'s figures per split, or None: without a report, or when its figures as
-    shipped are not the model's (an evaluation of an earlier conversion)."""
+    """`build.py evaluate`'s figures per split, or None: without a report, or when it evaluated
+    another conversion (other shards, or the page told to prepare or score faces otherwise), or,
+    for a report that does not say what it evaluated, when its figures as shipped are not the model's."""
     if not report_path.is_file():
         return None
-    splits = read_json(report_path, "evaluation report").get("splits", {})
+    report = read_json(report_path, "evaluation report")
+    splits = report.get("splits", {})
+    if "evaluated" in report:
+        return (splits or None) if report["evaluated"] == as_the_page_runs_it(metadata) else None
     shipped = metadata.get("metrics", {}).get("quantized", {})
     for split, part in splits.items():
         if split not in shipped or part.get("quantized", {}).get("accuracy") != shipped[split]["accuracy"]:

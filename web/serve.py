@@ -192,7 +192,7 @@ def start_server(directory, port=0, verbose=False, isolate=False):
     `isolate`: send COOP/COEP so the page is cross-origin isolated (needed for WASM threads)."""
     directory = Path(directory)
     if not (directory / "index.html").is_file():
-        raise FacemoodError(f"{directory}: no built site here; run `build.py site` first")
+        raise FacemoodError(f"{directory}: no built site here; run `build.py site --out {directory}` first")
     handler = functools.partial(_Handler, directory=str(directory))
     try:
         server = _Server(("127.0.0.1", port), handler)
