@@ -31,6 +31,7 @@ from PIL import Image
 
 from bench.browser import ROOT, site_page
 from bench.cli import one_line_errors, recorded_command, save_results
+from common.atomic import check_can_write_file
 from common.metadata import load_metadata
 
 MARGINS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
@@ -92,9 +93,12 @@ def validation_face_args(argv, doc, count_help, module):
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--count", type=int, default=300, help=count_help)
     parser.add_argument("--seed", type=int, default=0)
+    name = module.rpartition(".")[2]
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"folder for {name}.json and .md")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be at least 1, not {args.count}")
+    check_can_write_file(args.out / f"{name}.json")  # before the measuring, not after
     args.command = recorded_command(f"python -m {module}", parser, args)
     return args
 
@@ -169,7 +173,7 @@ def main(argv=None):
         "model_margin": metadata["crop"]["margin"],
         "seconds": round(time.time() - started, 1),
     }
-    save_results(RESULTS, "crop_margin", report, _markdown(report))
+    save_results(args.out, "crop_margin", report, _markdown(report))
     print(_markdown(report))
 
 

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from bench.browser import ROOT, site_page
+from bench.browser import site_page
 from bench.cli import one_line_errors, save_results
 from bench.composites import HEAD, astronaut, background
 from bench.crop_margin import CONTEXT, data_url, noise_background, validation_face_args, with_border
@@ -37,7 +37,6 @@ KINDS = {
     "fer2013": "PublicTest faces (grey, border extended) on colour noise",
     "portrait": "the speed benchmark's colour portrait on blurred backgrounds",
 }
-RESULTS = ROOT / "bench" / "results"
 
 _LOAD = """async (sides) => {
   const { loadFaceDetector } = await import(new URL('assets/js/faces.js', document.baseURI).href);
@@ -186,7 +185,7 @@ def main(argv=None):
         "kinds": results,
         "seconds": round(time.time() - started, 1),
     }
-    save_results(RESULTS, "detector_scale", report, markdown(report))
+    save_results(args.out, "detector_scale", report, markdown(report))
     print(markdown(report))
 
 

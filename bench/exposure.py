@@ -21,6 +21,7 @@ from PIL import Image
 
 from bench.browser import ROOT
 from bench.cli import one_line_errors, recorded_command, save_results
+from common.atomic import check_can_write_file
 from common.errors import FacemoodError
 from common.metadata import load_metadata
 from convert.export import TFJS_DIR, load_evaluation_data
@@ -54,7 +55,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the FER2013 CSV the model was trained on")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for exposure.json and .md")
     args = parser.parse_args(argv)
+    check_can_write_file(args.out / "exposure.json")  # before the measuring, not after
 
     metadata = load_metadata(args.model_dir)
     target = metadata.get("inference", {}).get("standardize")
@@ -82,7 +85,7 @@ def main(argv=None):
         "conditions": {name: {"change": CONDITIONS[name][0], "accuracy": accuracy[name]} for name in CONDITIONS},
         "seconds": round(time.time() - started, 1),
     }
-    save_results(RESULTS, "exposure", report, _markdown(report))
+    save_results(args.out, "exposure", report, _markdown(report))
     print(_markdown(report))
 
 

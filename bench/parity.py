@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.browser import ROOT, site_page
 from bench.cli import one_line_errors, recorded_command
-from common.atomic import atomic_write_json
+from common.atomic import atomic_write_json, check_can_write_file
 
 sys.path.insert(0, str(ROOT / "tests"))
 from test_browser import png_data_url, probe_images  # noqa: E402  (the probes the browser test uses)
@@ -26,7 +26,9 @@ from test_browser import png_data_url, probe_images  # noqa: E402  (the probes t
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for parity.json")
     args = parser.parse_args(argv)
+    check_can_write_file(args.out / "parity.json")  # before the measuring, not after
 
     from convert.export import shipped_network
     from convert.graph_model import GraphModel, page_probabilities
@@ -51,7 +53,7 @@ def main(argv=None):
         "max_abs_browser_vs_float_keras": float(np.abs(browser - keras).max()),
         "same_top_label_as_python_graph": int((browser.argmax(1) == graph.argmax(1)).sum()),
     }
-    atomic_write_json(ROOT / "bench" / "results" / "parity.json", report)
+    atomic_write_json(args.out / "parity.json", report)
     print(json.dumps(report, indent=2))
 
 

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from bench.browser import ROOT, site_page
+from bench.browser import site_page
 from bench.cli import one_line_errors, save_results
 from bench.crop_margin import (CONTEXT, data_url, model_validation_faces, noise_background, validation_face_args,
                                with_border)
@@ -31,7 +31,6 @@ from common.metadata import load_metadata
 
 ANGLES = [0, 10, 20, 30, 45]
 THRESHOLDS = [0, 5, 10, 15, 20, 25, 30, 35]  # degrees; and never (classified as it lies)
-RESULTS = ROOT / "bench" / "results"
 
 
 def tilted(face, angle, rng):
@@ -101,7 +100,7 @@ def main(argv=None):
         "thresholds": _sweep(outcomes, total),
         "seconds": round(time.time() - started, 1),
     }
-    save_results(RESULTS, "tilt", report, _markdown(report))
+    save_results(args.out, "tilt", report, _markdown(report))
     print(_markdown(report))
 
 

@@ -69,3 +69,16 @@ def test_a_benchmark_that_reads_the_models_truth_refuses_other_data(tiny_build, 
     with pytest.raises(SystemExit) as usage:
         main(["--data", str(other), "--count", "-1"])
     assert usage.value.code == 2 and "--count must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["crop_margin", "tilt", "detector_scale", "exposure", "smoothing", "parity"])
+def test_a_benchmark_writes_where_told_and_checks_it_first(module, tmp_path, capsys):
+    """--out names the folder for the results (the committed ones stay as they are), and one that
+    cannot be written is said before any measuring."""
+    main = importlib.import_module(f"bench.{module}").main
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    data = [] if module == "parity" else ["--data", str(tmp_path / "none.csv")]
+    assert main([*data, "--out", str(taken)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {taken / (module + '.json')}: cannot be written: {taken} is a file, not a folder"]
