@@ -408,7 +408,8 @@ def test_resume_keeps_what_conversion_chose_for_the_page(tiny_build, tmp_path, c
     capsys.readouterr()
     resumed = train(tiny_build["data"], model_dir, TrainConfig(epochs=1, max_steps=1, batch_size=8), progress=False,
                     resume=True)
-    assert "--min-recall fitted to the earlier weights" in capsys.readouterr().err
+    assert ("note: the class bias fitted to the earlier weights was dropped; fit again with "
+            "`build.py convert --data DATA --min-recall 0.4`") in capsys.readouterr().err
     assert "class_bias" not in resumed["inference"]
     again = convert(model_dir, progress=False)
     assert again["crop"]["margin"] == 0.3

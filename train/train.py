@@ -369,11 +369,13 @@ def _keep_page_choices(previous, metadata):
     kept = {key: shards[key] for key in ("quantize", "float16_kinds") if key in shards}
     if kept:
         metadata["conversion"] = kept  # read by the next `convert`, which writes "tfjs" in its place
-    refit = [option for key, option in (("class_bias", "--min-recall"), ("flip_when_unsure", "--test-time-flip unsure"))
-             if key in before]
-    if refit:
-        print(f"note: {' and '.join(refit)} fitted to the earlier weights; convert with --data and "
-              f"{' '.join(refit)} to fit again", file=sys.stderr)
+    fitted = [(name, option) for key, name, option in (
+        ("class_bias", "class bias", f"--min-recall {before.get('class_bias', {}).get('min_recall')}"),
+        ("flip_when_unsure", "unsure-flip margin", "--test-time-flip unsure")) if key in before]
+    if fitted:
+        print(f"note: the {' and the '.join(name for name, _ in fitted)} fitted to the earlier weights "
+              f"{'were' if len(fitted) > 1 else 'was'} dropped; fit again with `build.py convert --data DATA "
+              f"{' '.join(option for _, option in fitted)}`", file=sys.stderr)
 
 
 def _rounded(history):

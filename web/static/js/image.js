@@ -41,8 +41,7 @@ async function fromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
-    // createImageBitmap reads no SVG, and gives up on an image too large to decode whole without
-    // saying so: an <img> reads SVG, and learns a huge image's size from its header.
+    // createImageBitmap reads no SVG: an <img> does (and may read what else it refuses).
     const element = blob.size > 0 ? await loadedElement(blob) : null;
     if (element) return fromElement(element, blob);
     // The browser says no more than that it failed: an empty file is told apart; a damaged file and
@@ -93,8 +92,8 @@ async function loadedElement(blob) {
 }
 
 // A loaded <img> drawn on a canvas of at most MAX_SIDE. A raster image larger than that which
-// createImageBitmap could not read is too large for this browser to decode whole: said so (drawn,
-// it would come out blank).
+// createImageBitmap could not read is taken to be too large to decode whole, and said so: drawn, it
+// could come out blank.
 function fromElement(element, blob) {
   const width = element.naturalWidth;
   const height = element.naturalHeight;
