@@ -25,6 +25,7 @@ from bench.browser import launch
 from bench.cli import save_results
 from common.atomic import atomic_write_bytes, check_can_write_file, read_json
 from common.errors import FacemoodError
+from web.compare_page import from_fer2013
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -353,7 +354,7 @@ def markdown(results):
                 if s["budget_minutes"] else f"{s['epochs']} epochs")
              + (f", {s['subset']:.0%} of each split" if s["subset"] < 1 else "") + ". "
              + ("Validation = PublicTest (used to pick the best epoch), test = PrivateTest. "
-                if results.get("data", {}).get("kind", "fer2013-csv") == "fer2013-csv" else
+                if from_fer2013(results) else
                 "Validation (used to pick the best epoch) and test are the data's own held-out images. ")
              + "Browser: headless "
              "Chromium, model load from request to ready (median of cold loads), first inference (warm-up), "

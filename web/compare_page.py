@@ -31,13 +31,18 @@ def comparison_context(path, required=False):
         rows.sort(key=lambda r: -(r["sort"]["val_accuracy"] if r["ok"] else -1))
         return {"comparison": {"rows": rows, "settings": results["settings"], "command": results.get("command", ""),
                                "data": results.get("data", {}).get("name", "?"),
-                               # Results from before the data's kind was recorded all came from FER2013.
-                               "fer2013": results.get("data", {}).get("kind", "fer2013-csv") == "fer2013-csv",
+                               "fer2013": from_fer2013(results),
                                "chart": _chart([r for r in rows if r["ok"] and r["sort"]["load_ms"] is not None])}}
     # Another JSON file, one cut short, or one with figures no run gives (a load time or size of 0).
     except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
         raise FacemoodError(f"{path}: not the compare.json of `build.py compare` "
                             f"({type(e).__name__}: {e})") from None
+
+
+def from_fer2013(results):
+    """Whether the comparison's data is FER2013's CSV, whose splits are PublicTest and PrivateTest.
+    Results from before the data's kind was recorded all came from it."""
+    return results.get("data", {}).get("kind", "fer2013-csv") == "fer2013-csv"
 
 
 def _row(r):
